@@ -1,0 +1,1 @@
+//! The Cluster API types we read, generated with kopium.

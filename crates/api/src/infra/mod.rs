@@ -1,0 +1,1 @@
+//! `infrastructure.cluster.x-k8s.io`: MetalCluster, MetalMachine, MetalMachineTemplate, ServerBinding.

@@ -1,0 +1,1 @@
+//! `metal.sidero.dev`: Server, ServerClass, Environment.

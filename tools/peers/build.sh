@@ -33,5 +33,11 @@ date -u +%FT%TZ > "$tmp/complete"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
+# Older builds of this wrapper (other keys) are dead weight now.
+for old in "$root/$name"-????????????????; do
+  [ "$old" = "$out" ] && continue
+  case "$old" in *.lock) continue ;; esac
+  rm -rf "$old"
+done
 echo "build.sh: $name built in $(cat "$out/build-seconds")s" >&2
 echo "$out/bin"

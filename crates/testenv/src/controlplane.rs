@@ -66,6 +66,7 @@ impl ControlPlane {
     /// waits until the API server is ready and namespace `default` exists, and writes an admin
     /// kubeconfig. Blocking; safe to call from inside or outside an async runtime.
     pub fn start() -> Result<ControlPlane, Error> {
+        sweep_stale();
         let etcd = peers::binary("etcd-3.5", "etcd")?;
         let apiserver = peers::binary("kube-1.33", "kube-apiserver")?;
         let mut last = None;
@@ -88,6 +89,7 @@ impl ControlPlane {
             .tempdir()
             .map_err(|e| Error::io("creating the control plane folder", e))?;
         let d = dir.path();
+        write(&d.join("owner.pid"), &std::process::id().to_string())?;
         let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
 
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -259,6 +261,32 @@ impl Drop for ControlPlane {
         // API server first, so it does not log a storm of etcd errors while stopping.
         self.apiserver.stop(Duration::from_secs(10));
         self.etcd.stop(Duration::from_secs(10));
+    }
+}
+
+/// Removes the folders of control planes whose test process is gone (a shared control plane
+/// is never dropped, and a killed test never cleans up), so repeated runs do not fill the disk.
+fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        let is_ours = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("sidero-testenv-"));
+        if !is_ours {
+            continue;
+        }
+        let owner = std::fs::read_to_string(path.join("owner.pid")).unwrap_or_default();
+        let alive = owner
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive && !owner.is_empty() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job: a local Sidero management plane on this machine (loopback and network
+# namespaces only). Builds what it needs on first use, runs until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v go >/dev/null || { echo "go is required (Go >= 1.26.6)" >&2; exit 1; }
+echo "==> building Go peers (first run: several minutes; cached afterwards)"
+for w in etcd-3.5 kube-1.33; do tools/peers/build.sh "$w" >/dev/null; done
+export PATH="$(tools/peers/build.sh kube-1.33):$PATH"
+echo "==> building the workspace"
+cargo build -q -p sidero-testenv --bin sidero-lab
+exec target/debug/sidero-lab

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, builds the Go peers (cached outside the
+# clone), then runs rustfmt, clippy and every test of the workspace against real peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { printf '\n==> %s\n' "$*"; }
+t0=$(date +%s)
+
+step "checking toolchains"
+command -v go >/dev/null || { echo "go is required (Go >= 1.26.6); install it first" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "cargo is required (rustup toolchain 1.95.0)" >&2; exit 1; }
+go version
+cargo --version
+
+# Debian packages the tests use. Installed only when missing, so a warm run costs nothing.
+pkgs=()
+for p in ca-certificates util-linux; do
+  dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
+done
+if [ ${#pkgs[@]} -gt 0 ]; then
+  step "installing ${pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+fi
+
+step "building Go peers (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/sidero-rs/go-peers)"
+for w in etcd-3.5 kube-1.33; do
+  s=$(date +%s)
+  dir=$(tools/peers/build.sh "$w")
+  echo "$w: $dir ($(( $(date +%s) - s ))s)"
+done
+# The CLI checks in the tests use the kubectl that matches the test API server.
+export PATH="$(tools/peers/build.sh kube-1.33):$PATH"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+
+step "summary"
+passed=$(grep -Eo '^test result: [a-z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+ignored=$(grep -Eo '[0-9]+ ignored' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "total: $(( $(date +%s) - t0 ))s"
+echo "$passed passed, $failed failed, $ignored skipped"

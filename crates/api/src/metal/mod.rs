@@ -29,7 +29,7 @@ pub const STORAGE_VERSION: &str = "v1alpha2";
 /// The `servers`, `serverclasses` and `environments` CRDs, each serving `v1alpha1` and
 /// `v1alpha2` with `v1alpha2` stored, shaped like upstream's controller-gen manifests
 /// (versions in upstream's order, `listKind` set, no `nullable`/`default`; see
-/// `schema::upstream_shape`). No labels or conversion settings: those are added centrally.
+/// `crate::schema::upstream_parity`). No labels or conversion settings: those are added centrally.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     [
         (v1alpha2::Server::crd(), v1alpha1::Server::crd()),
@@ -38,8 +38,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
     .into_iter()
     .map(|(hub, spoke)| {
-        let mut crd = merge(hub, spoke);
-        schema::upstream_shape(&mut crd);
+        let mut crd = crate::schema::upstream_parity(merge(hub, spoke));
         crd.spec.versions.sort_by(|a, b| a.name.cmp(&b.name));
         crd
     })

@@ -13,9 +13,10 @@ command -v cargo >/dev/null || { echo "cargo is required (rustup toolchain 1.95.
 go version
 cargo --version
 
-# Debian packages the tests use. Installed only when missing, so a warm run costs nothing.
+# Debian packages the tests use (real peers: BMC simulator, TFTP clients, …). Installed only
+# when missing, so a warm run costs nothing.
 pkgs=()
-for p in ca-certificates util-linux; do
+for p in ca-certificates util-linux curl socat openipmi ipmitool atftp tftp-hpa; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then

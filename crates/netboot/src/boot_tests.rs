@@ -1,5 +1,10 @@
 //! Every branch of the `/ipxe` decision (spec §5.3), driven the way the HTTP handler drives it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
 
 use serde_json::json;
 

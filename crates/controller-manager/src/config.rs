@@ -1,0 +1,195 @@
+//! Command-line flags of sidero-controller-manager, named and defaulted as upstream's
+//! (spec §10.1), so the Deployment in `infrastructure-components.yaml` works unchanged.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Parses a Go-style duration (`20m`, `1h30m`, `90s`).
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Parses a Go-style boolean value (`true`, `false`, `1`, `0`, `t`, `f`).
+fn go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean {s:?}")),
+    }
+}
+
+/// `-` means empty: clusterctl cannot express an empty default in a template variable.
+fn dash_empty(s: &str) -> String {
+    if s == "-" {
+        String::new()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The flags. Booleans take `--flag`, `--flag=true` or `--flag=false`, as Go's flag package.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "sidero-controller-manager", version, about)]
+pub struct Flags {
+    /// Address servers use to reach us (iPXE, kernel args, metadata, DHCP proxy server IP);
+    /// `-` or empty falls back to the API_ENDPOINT environment variable.
+    #[arg(long, default_value = "")]
+    pub api_endpoint: String,
+    /// Port advertised to servers.
+    #[arg(long, default_value_t = 8081)]
+    pub api_port: u16,
+    /// Port the combined HTTP/gRPC listener binds.
+    #[arg(long, default_value_t = 8081)]
+    pub http_port: u16,
+    /// Address the combined listener binds (ours; upstream always binds all addresses).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub http_bind: String,
+    /// Health probe bind address.
+    #[arg(long, default_value = ":9440")]
+    pub health_addr: String,
+    /// Webhook server port.
+    #[arg(long, default_value_t = 9443)]
+    pub webhook_port: u16,
+    /// Webhook TLS certificate folder.
+    #[arg(long, default_value = "/tmp/k8s-webhook-server/serving-certs/")]
+    pub webhook_cert_dir: String,
+    /// Kernel arguments merged into the agent command line, overriding by key (`-` = none).
+    #[arg(long, default_value = "")]
+    pub extra_agent_kernel_args: String,
+    /// Default boot-from-disk method: ipxe-exit, http-404 or ipxe-sanboot.
+    #[arg(long, default_value = "ipxe-exit")]
+    pub boot_from_disk_method: String,
+    /// Leader election.
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub enable_leader_election: bool,
+    /// New servers are created accepted (they will be wiped!).
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub auto_accept_servers: bool,
+    /// Fast wipe instead of zeroing whole disks.
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub insecure_wipe: bool,
+    /// Ask the agent to configure the BMC when a server has none.
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub auto_bmc_setup: bool,
+    /// Wipe/reboot timeout (the agent heartbeats every third of it).
+    #[arg(long, default_value = "20m", value_parser = duration)]
+    pub server_reboot_timeout: Duration,
+    /// IPMI boot device flavour for PXE: uefi or bios.
+    #[arg(long, default_value = "uefi", value_parser = ["uefi", "bios"])]
+    pub ipmi_pxe_method: String,
+    /// Disable the proxy DHCP server.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub disable_dhcp_proxy: bool,
+    /// Test only: probability of an explicit power failure.
+    #[arg(long, default_value_t = 0.0)]
+    pub test_power_simulated_explicit_failure_prob: f64,
+    /// Test only: probability of a silent power failure.
+    #[arg(long, default_value_t = 0.0)]
+    pub test_power_simulated_silent_failure_prob: f64,
+    /// Metrics/diagnostics address.
+    #[arg(long, default_value = ":8443")]
+    pub diagnostics_address: String,
+    /// Serve diagnostics over plain HTTP without authentication.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub insecure_diagnostics: bool,
+    /// Folder of boot environments (`<name>/vmlinuz`, `<name>/initramfs.xz`).
+    #[arg(long, default_value = "/var/lib/sidero/env")]
+    pub env_dir: String,
+    /// Folder served over TFTP and at `/tftp/`.
+    #[arg(long, default_value = "/var/lib/sidero/tftp")]
+    pub tftp_dir: String,
+    /// kubeconfig to use instead of the in-cluster configuration.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<String>,
+}
+
+/// Why the flags cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Neither `--api-endpoint` nor `API_ENDPOINT` is set.
+    #[error("no api endpoint found: set --api-endpoint or the API_ENDPOINT environment variable")]
+    NoApiEndpoint,
+}
+
+impl Flags {
+    /// The API endpoint after the `-` sentinel and the `API_ENDPOINT` fallback.
+    pub fn resolved_api_endpoint(&self, env: Option<&str>) -> Result<String, ConfigError> {
+        let flag = dash_empty(&self.api_endpoint);
+        if !flag.is_empty() {
+            return Ok(flag);
+        }
+        match env.map(dash_empty) {
+            Some(e) if !e.is_empty() => Ok(e),
+            _ => Err(ConfigError::NoApiEndpoint),
+        }
+    }
+
+    /// `--extra-agent-kernel-args` after the `-` sentinel.
+    pub fn extra_agent_kernel_args(&self) -> String {
+        dash_empty(&self.extra_agent_kernel_args)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Flags {
+        Flags::try_parse_from(std::iter::once("m").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn upstream_defaults() {
+        let f = parse(&[]);
+        assert_eq!((f.api_port, f.http_port), (8081, 8081));
+        assert!(f.enable_leader_election && f.insecure_wipe && f.auto_bmc_setup);
+        assert!(!f.auto_accept_servers && !f.disable_dhcp_proxy);
+        assert_eq!(f.server_reboot_timeout, Duration::from_secs(1200));
+        assert_eq!(f.boot_from_disk_method, "ipxe-exit");
+        assert_eq!(f.ipmi_pxe_method, "uefi");
+    }
+
+    #[test]
+    fn the_deployment_command_line_parses() {
+        // As rendered from infrastructure-components.yaml with the default variables.
+        let f = parse(&[
+            "--enable-leader-election",
+            "--diagnostics-address=:8443",
+            "--insecure-diagnostics=false",
+            "--api-endpoint=-",
+            "--api-port=8081",
+            "--http-port=8081",
+            "--extra-agent-kernel-args=-",
+            "--boot-from-disk-method=ipxe-exit",
+            "--auto-accept-servers=false",
+            "--insecure-wipe=true",
+            "--auto-bmc-setup=true",
+            "--server-reboot-timeout=20m",
+            "--ipmi-pxe-method=uefi",
+            "--disable-dhcp-proxy=false",
+            "--test-power-simulated-explicit-failure-prob=0",
+            "--test-power-simulated-silent-failure-prob=0",
+        ]);
+        assert_eq!(
+            f.resolved_api_endpoint(Some("10.0.0.5")).unwrap(),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            f.resolved_api_endpoint(None),
+            Err(ConfigError::NoApiEndpoint)
+        );
+        assert_eq!(f.extra_agent_kernel_args(), "");
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let bad = |a: &[&str]| {
+            Flags::try_parse_from(std::iter::once("m").chain(a.iter().copied())).is_err()
+        };
+        assert!(bad(&["--ipmi-pxe-method=pxe"]));
+        assert!(bad(&["--server-reboot-timeout=soon"]));
+        assert!(bad(&["--insecure-wipe=maybe"]));
+    }
+}

@@ -1,0 +1,76 @@
+//! The combined HTTP listener (spec §1.5, §5.3): `/boot.ipxe`, `/ipxe`, `/env/…`, `/tftp/…`.
+//! HTTP/1.1 and h2c are both accepted; gRPC services join this router in later issues.
+
+mod ipxe;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::any;
+use sidero_netboot::boot::BootConfig;
+use tower_http::services::ServeDir;
+
+/// What the boot handlers need.
+pub struct BootState {
+    /// Kubernetes client used to look up Servers, ServerBindings, ServerClasses, Environments.
+    pub client: kube::Client,
+    /// Flag-derived boot settings.
+    pub config: BootConfig,
+    /// The rendered embedded script served at `/boot.ipxe`.
+    pub boot_script: String,
+}
+
+/// Where static boot files live.
+#[derive(Clone, Debug)]
+pub struct Dirs {
+    /// Environment assets, served at `/env/`.
+    pub env: PathBuf,
+    /// iPXE binaries, served at `/tftp/`.
+    pub tftp: PathBuf,
+}
+
+/// The boot router. Any method is accepted, as upstream (iPXE only sends GET).
+pub fn router(state: Arc<BootState>, dirs: &Dirs) -> Router {
+    let script = state.boot_script.clone();
+    Router::new()
+        .route("/boot.ipxe", any(move || async move { script }))
+        .route("/ipxe", any(ipxe::handler))
+        .nest_service("/env", ServeDir::new(&dirs.env))
+        .nest_service("/tftp", ServeDir::new(&dirs.tftp))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Logs every boot request as `HTTP <method> <url> <remote>` with its status, so an operator
+/// can follow a machine's boot from the manager's log.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let remote = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let resp = next.run(req).await;
+    tracing::info!(%method, %uri, %remote, status = resp.status().as_u16(), "HTTP {method} {uri} {remote}");
+    resp
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

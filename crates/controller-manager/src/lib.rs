@@ -1,0 +1,5 @@
+//! sidero-controller-manager: the bare-metal facing half of Sidero Metal.
+
+pub mod config;
+pub mod http;
+pub mod identity;

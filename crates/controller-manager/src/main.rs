@@ -1,0 +1,74 @@
+//! sidero-controller-manager entry point.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use sidero_controller_manager::config::Flags;
+use sidero_controller_manager::http::{self, BootState, Dirs};
+use sidero_controller_manager::identity;
+use sidero_netboot::args::Endpoints;
+use sidero_netboot::boot::BootConfig;
+use sidero_netboot::cmdline::Cmdline;
+use sidero_netboot::script::boot_script;
+
+async fn client(flags: &Flags) -> anyhow::Result<kube::Client> {
+    let config = match &flags.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {path}"))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let flags = Flags::parse();
+    let api_host = flags
+        .resolved_api_endpoint(std::env::var("API_ENDPOINT").ok().as_deref())
+        .context("resolving the API endpoint")?;
+    let client = client(&flags).await.context("connecting to Kubernetes")?;
+    let id = identity::load_or_create(&client)
+        .await
+        .context("loading the SideroLink identity")?;
+    let config = BootConfig {
+        endpoints: Endpoints {
+            api_host: api_host.clone(),
+            api_port: flags.api_port,
+            siderolink_address: sidero_siderolink::server_address(&id.installation_id).to_string(),
+        },
+        extra_agent_args: Cmdline::parse(&flags.extra_agent_kernel_args()),
+        boot_from_disk_method: flags.boot_from_disk_method.clone(),
+    };
+    let state = Arc::new(BootState {
+        client,
+        config,
+        boot_script: boot_script(&api_host, flags.api_port),
+    });
+    let dirs = Dirs {
+        env: flags.env_dir.clone().into(),
+        tftp: flags.tftp_dir.clone().into(),
+    };
+    let bind = format!("{}:{}", flags.http_bind, flags.http_port);
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    tracing::info!(%bind, api_endpoint = %api_host, api_port = flags.api_port, "serving HTTP and gRPC");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    http::serve(listener, http::router(state, &dirs), shutdown)
+        .await
+        .context("HTTP server")?;
+    Ok(())
+}

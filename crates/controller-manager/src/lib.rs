@@ -1,5 +1,6 @@
 //! sidero-controller-manager: the bare-metal facing half of Sidero Metal.
 
 pub mod config;
+pub mod controllers;
 pub mod http;
 pub mod identity;

@@ -50,6 +50,12 @@ async fn main() -> anyhow::Result<()> {
         extra_agent_args: Cmdline::parse(&flags.extra_agent_kernel_args()),
         boot_from_disk_method: flags.boot_from_disk_method.clone(),
     };
+    sidero_controller_manager::controllers::serverclass::ensure_any(&client)
+        .await
+        .context("creating ServerClass any")?;
+    tokio::spawn(sidero_controller_manager::controllers::serverclass::run(
+        client.clone(),
+    ));
     let state = Arc::new(BootState {
         client,
         config,

@@ -16,7 +16,7 @@ cargo --version
 # Debian packages the tests use (real peers: BMC simulator, TFTP clients, …). Installed only
 # when missing, so a warm run costs nothing.
 pkgs=()
-for p in ca-certificates util-linux curl socat openipmi ipmitool atftp tftp-hpa; do
+for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then
@@ -42,6 +42,22 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+
+step "fuzzing every parser of untrusted bytes (bounded)"
+fuzz_secs=${SIDERO_FUZZ_SECONDS:-20}
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+  # The fuzz build lives outside the clone, so a warm run only rebuilds what changed.
+  fuzz_target_dir="${XDG_CACHE_HOME:-$HOME/.cache}/sidero-rs/fuzz-target"
+  for t in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^sidero-fuzz$'); do
+    scratch=$(mktemp -d)   # new inputs go here; the committed corpus is only read
+    (cd fuzz && cargo +nightly fuzz run --target-dir "$fuzz_target_dir" "$t" "$scratch" "corpus/$t" -- \
+      -max_total_time="$fuzz_secs" -rss_limit_mb=2048 2>&1 | tail -n 3) || { echo "fuzz target $t failed" >&2; exit 1; }
+    rm -rf "$scratch"
+  done
+else
+  echo "fuzz: no nightly toolchain here; fuzz targets not run"
+fi
 
 step "summary"
 passed=$(grep -Eo '^test result: [a-z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')

@@ -99,6 +99,26 @@ pub struct Flags {
     /// Folder served over TFTP and at `/tftp/`.
     #[arg(long, default_value = "/var/lib/sidero/tftp")]
     pub tftp_dir: String,
+    /// Folder of prebuilt iPXE binaries: upstream's layout (`amd64/snp.efi`, …) or Debian's
+    /// flat one (`snponly.efi`, `ipxe.efi`, `undionly.kpxe`).
+    #[arg(long, default_value = "/var/lib/sidero/ipxe")]
+    pub ipxe_dir: String,
+    /// TFTP listen address (`:69` means all addresses, as upstream).
+    #[arg(long, default_value = ":69")]
+    pub tftp_addr: String,
+    /// TFTP socket mode: `single` keeps every transfer on the listen port (works behind a
+    /// Service), `multi` gives each transfer its own port.
+    #[arg(long, default_value = "single", value_parser = ["single", "multi"])]
+    pub tftp_mode: String,
+    /// What the proxy DHCP hands clients already running iPXE: `upstream`
+    /// (`tftp://<ip>/undionly.kpxe` to BIOS clients, as upstream) or `http-script`
+    /// (`http://<ip>:<port>/boot.ipxe` to every iPXE client; needed with iPXE builds that carry
+    /// no embedded script, such as Debian's).
+    #[arg(long, default_value = "upstream", value_parser = ["upstream", "http-script"])]
+    pub dhcp_ipxe_clients: String,
+    /// Talos release of the `default` Environment (upstream fixes it at build time).
+    #[arg(long, default_value = "v1.13.0")]
+    pub talos_release: String,
     /// kubeconfig to use instead of the in-cluster configuration.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<String>,
@@ -125,10 +145,26 @@ impl Flags {
         }
     }
 
+    /// `--tftp-addr` as a socket address (`:69` → `0.0.0.0:69`).
+    pub fn tftp_socket_addr(&self) -> Result<std::net::SocketAddr, String> {
+        listen_addr(&self.tftp_addr)
+    }
+
     /// `--extra-agent-kernel-args` after the `-` sentinel.
     pub fn extra_agent_kernel_args(&self) -> String {
         dash_empty(&self.extra_agent_kernel_args)
     }
+}
+
+/// Parses a Go-style listen address: `:port` means every IPv4 address.
+pub fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|e| format!("invalid listen address {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -181,6 +217,16 @@ mod tests {
             Err(ConfigError::NoApiEndpoint)
         );
         assert_eq!(f.extra_agent_kernel_args(), "");
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_addr(":69").unwrap().to_string(), "0.0.0.0:69");
+        assert_eq!(
+            listen_addr("127.0.0.1:6969").unwrap().to_string(),
+            "127.0.0.1:6969"
+        );
+        assert!(listen_addr("69").is_err());
     }
 
     #[test]

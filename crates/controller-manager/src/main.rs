@@ -56,10 +56,70 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(sidero_controller_manager::controllers::serverclass::run(
         client.clone(),
     ));
+    let script = boot_script(&api_host, flags.api_port);
+    let prepared = sidero_controller_manager::ipxe::prepare(
+        flags.ipxe_dir.as_ref(),
+        flags.tftp_dir.as_ref(),
+        &script,
+    )
+    .context("preparing the iPXE binaries")?;
+    tracing::info!(?prepared, ipxe_dir = %flags.ipxe_dir, "iPXE binaries ready");
+    let tftp_config = sidero_tftp::ServerConfig {
+        bind: flags.tftp_socket_addr().map_err(anyhow::Error::msg)?,
+        mode: if flags.tftp_mode == "multi" {
+            sidero_tftp::SocketMode::MultiPort
+        } else {
+            sidero_tftp::SocketMode::SinglePort
+        },
+        ..Default::default()
+    };
+    let source = sidero_tftp::DirSource::new(&flags.tftp_dir)
+        .with_context(|| format!("opening {}", flags.tftp_dir))?;
+    let tftp = sidero_tftp::TftpServer::bind(tftp_config, source)
+        .await
+        .context("starting TFTP")?;
+    tracing::info!(addr = ?tftp.local_addr().ok(), "serving TFTP");
+    tokio::spawn(tftp.serve());
+    if flags.disable_dhcp_proxy {
+        tracing::info!("proxy DHCP disabled");
+    } else {
+        let mut dhcp = sidero_dhcp::ServerConfig::from_api_endpoint(&api_host, flags.api_port)
+            .await
+            .context("setting up proxy DHCP on the interface of --api-endpoint")?;
+        dhcp.proxy.ipxe_clients = flags
+            .dhcp_ipxe_clients
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--dhcp-ipxe-clients: {e}"))?;
+        let proxy = sidero_dhcp::ProxyServer::bind(&dhcp)
+            .await
+            .context("starting proxy DHCP")?;
+        tokio::spawn(proxy.serve(std::future::pending()));
+    }
+    {
+        use sidero_controller_manager::controllers::environment;
+        environment::ensure_default(&client, &flags.talos_release)
+            .await
+            .context("creating Environment default")?;
+        let cfg = environment::Config {
+            env_dir: flags.env_dir.clone().into(),
+            talos_release: flags.talos_release.clone(),
+            ..Default::default()
+        };
+        let env_client = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = environment::run(env_client, cfg).await {
+                tracing::error!(error = %e, "environment controller stopped");
+            }
+        });
+    }
+    let agent_routes = sidero_controller_manager::agent::routes(
+        client.clone(),
+        sidero_controller_manager::agent::AgentConfig::from_flags(&flags),
+    );
     let state = Arc::new(BootState {
         client,
         config,
-        boot_script: boot_script(&api_host, flags.api_port),
+        boot_script: script,
     });
     let dirs = Dirs {
         env: flags.env_dir.clone().into(),
@@ -73,7 +133,8 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    http::serve(listener, http::router(state, &dirs), shutdown)
+    let app = http::combined(http::router(state, &dirs), agent_routes);
+    http::serve(listener, app, shutdown)
         .await
         .context("HTTP server")?;
     Ok(())

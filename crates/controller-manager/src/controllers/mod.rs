@@ -1,6 +1,7 @@
 //! The controllers of sidero-controller-manager. Each decides in pure functions of other
 //! crates (e.g. `sidero-serverclass`) and acts here through the Kubernetes API.
 
+pub mod environment;
 pub mod serverclass;
 
 /// Errors a reconcile can end with; each is retried with backoff and logged.

@@ -1,6 +1,7 @@
 //! The combined HTTP listener (spec §1.5, §5.3): `/boot.ipxe`, `/ipxe`, `/env/…`, `/tftp/…`.
-//! HTTP/1.1 and h2c are both accepted; gRPC services join this router in later issues.
+//! HTTP/1.1 and h2c are both accepted; gRPC services join it through [`combined`].
 
+mod grpc;
 mod ipxe;
 
 use std::net::SocketAddr;
@@ -14,6 +15,8 @@ use axum::response::Response;
 use axum::routing::any;
 use sidero_netboot::boot::BootConfig;
 use tower_http::services::ServeDir;
+
+pub use grpc::{combined, is_grpc};
 
 /// What the boot handlers need.
 pub struct BootState {

@@ -7,6 +7,11 @@ command -v go >/dev/null || { echo "go is required (Go >= 1.26.6)" >&2; exit 1; 
 echo "==> building Go peers (first run: several minutes; cached afterwards)"
 for w in etcd-3.5 kube-1.33; do tools/peers/build.sh "$w" >/dev/null; done
 export PATH="$(tools/peers/build.sh kube-1.33):$PATH"
+[ -f /usr/lib/ipxe/snponly.efi ] || {
+  echo "==> installing Debian's iPXE binaries"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ipxe
+}
 echo "==> building the workspace"
-cargo build -q -p sidero-testenv --bin sidero-lab
+cargo build -q -p sidero-testenv --bin sidero-lab -p sidero-controller-manager --bin sidero-controller-manager
+export SIDERO_MANAGER_BIN="$PWD/target/debug/sidero-controller-manager"
 exec target/debug/sidero-lab

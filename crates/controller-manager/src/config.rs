@@ -119,6 +119,13 @@ pub struct Flags {
     /// Talos release of the `default` Environment (upstream fixes it at build time).
     #[arg(long, default_value = "v1.13.0")]
     pub talos_release: String,
+    /// Base URL the `default` Environment downloads Talos release assets from (a mirror for
+    /// air-gapped sites; upstream always uses GitHub).
+    #[arg(
+        long,
+        default_value = "https://github.com/siderolabs/talos/releases/download"
+    )]
+    pub talos_assets_base: String,
     /// kubeconfig to use instead of the in-cluster configuration.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<String>,

@@ -97,12 +97,13 @@ async fn main() -> anyhow::Result<()> {
     }
     {
         use sidero_controller_manager::controllers::environment;
-        environment::ensure_default(&client, &flags.talos_release)
+        environment::ensure_default(&client, &flags.talos_release, &flags.talos_assets_base)
             .await
             .context("creating Environment default")?;
         let cfg = environment::Config {
             env_dir: flags.env_dir.clone().into(),
             talos_release: flags.talos_release.clone(),
+            talos_assets_base: flags.talos_assets_base.clone(),
             ..Default::default()
         };
         let env_client = client.clone();

@@ -328,7 +328,7 @@ fn files(dir: &Path) -> Vec<String> {
 async fn default_is_created_once_and_never_overwritten() {
     let h = harness("default", |_| {}).await;
     let want = plan::default_spec("v1.13.0");
-    environment::ensure_default(&h.client, "v1.13.0")
+    environment::ensure_default(&h.client, "v1.13.0", plan::UPSTREAM_ASSETS_BASE)
         .await
         .unwrap();
     let env = h.api.get("default").await.unwrap();
@@ -339,12 +339,12 @@ async fn default_is_created_once_and_never_overwritten() {
     h.patch_spec("default", json!({"kernel": {"args": ["console=ttyS1"]}}))
         .await;
     assert!(
-        !environment::ensure_default(&h.client, "v1.13.0")
+        !environment::ensure_default(&h.client, "v1.13.0", plan::UPSTREAM_ASSETS_BASE)
             .await
             .unwrap()
     );
     assert!(
-        !environment::ensure_default(&h.client, "v1.14.0")
+        !environment::ensure_default(&h.client, "v1.14.0", plan::UPSTREAM_ASSETS_BASE)
             .await
             .unwrap()
     );

@@ -15,9 +15,18 @@ use super::plan;
 
 /// Creates the `default` Environment for `talos_release` (spec §2.3) unless an Environment
 /// of that name exists; an existing one is never modified. Returns whether it was created.
-pub async fn ensure_default(client: &Client, talos_release: &str) -> Result<bool, kube::Error> {
+///
+/// `assets_base` replaces upstream's GitHub release URL prefix ([`plan::UPSTREAM_ASSETS_BASE`]).
+pub async fn ensure_default(
+    client: &Client,
+    talos_release: &str,
+    assets_base: &str,
+) -> Result<bool, kube::Error> {
     let api: Api<Environment> = Api::all(client.clone());
-    let env = Environment::new(Environment::DEFAULT, plan::default_spec(talos_release));
+    let env = Environment::new(
+        Environment::DEFAULT,
+        plan::default_spec_from(assets_base, talos_release),
+    );
     match api.create(&PostParams::default(), &env).await {
         Ok(_) => {
             tracing::info!(talos_release, "created the default environment");
@@ -38,7 +47,12 @@ impl Drop for AbortOnDrop {
 }
 
 /// Watches Environment `default` and creates it whenever it is missing.
-pub(super) async fn keep_default(client: Client, talos_release: String, retry_max: Duration) {
+pub(super) async fn keep_default(
+    client: Client,
+    talos_release: String,
+    assets_base: String,
+    retry_max: Duration,
+) {
     let api: Api<Environment> = Api::all(client.clone());
     let wc = watcher::Config::default().fields(&format!("metadata.name={}", Environment::DEFAULT));
     let mut events = pin!(watcher(api, wc).default_backoff());
@@ -64,15 +78,20 @@ pub(super) async fn keep_default(client: Client, talos_release: String, retry_ma
             }
         };
         if missing {
-            create_default_with_retry(&client, &talos_release, retry_max).await;
+            create_default_with_retry(&client, &talos_release, &assets_base, retry_max).await;
         }
     }
 }
 
-async fn create_default_with_retry(client: &Client, talos_release: &str, retry_max: Duration) {
+async fn create_default_with_retry(
+    client: &Client,
+    talos_release: &str,
+    assets_base: &str,
+    retry_max: Duration,
+) {
     let mut delay = Duration::from_secs(1);
     loop {
-        match ensure_default(client, talos_release).await {
+        match ensure_default(client, talos_release, assets_base).await {
             Ok(_) => return,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?delay, "creating the default environment failed");

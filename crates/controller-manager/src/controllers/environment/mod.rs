@@ -59,6 +59,8 @@ pub struct Config {
     pub env_dir: PathBuf,
     /// Talos release of the `default` Environment (kept present by [`run`]).
     pub talos_release: String,
+    /// Base URL of Talos release assets for the `default` Environment (upstream: GitHub).
+    pub talos_assets_base: String,
     /// Downloads running at once across all Environments (each asset is one download).
     pub max_concurrent_downloads: usize,
     /// Total time one download may take, from request to the last byte (upstream: 5 min).
@@ -76,6 +78,7 @@ impl Default for Config {
         Self {
             env_dir: PathBuf::from(DEFAULT_ENV_DIR),
             talos_release: DEFAULT_TALOS_RELEASE.to_owned(),
+            talos_assets_base: plan::UPSTREAM_ASSETS_BASE.to_owned(),
             max_concurrent_downloads: 4,
             download_timeout: Duration::from_secs(300),
             retry_min: Duration::from_secs(5),
@@ -131,6 +134,7 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
     let _keeper = AbortOnDrop(tokio::spawn(keep_default(
         client.clone(),
         config.talos_release.clone(),
+        config.talos_assets_base.clone(),
         config.retry_max,
     )));
     let reporter = Reporter {

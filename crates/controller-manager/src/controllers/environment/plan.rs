@@ -261,6 +261,30 @@ pub fn default_spec(talos_release: &str) -> EnvironmentSpec {
     EnvironmentSpec::talos_default(talos_release, talos_default_args(talos_release))
 }
 
+/// Where upstream's `default` Environment downloads Talos releases from.
+pub const UPSTREAM_ASSETS_BASE: &str = "https://github.com/siderolabs/talos/releases/download";
+
+/// [`default_spec`] with the release assets fetched from `assets_base` instead of GitHub
+/// (an air-gapped mirror; tests and the local lab point it at loopback).
+pub fn default_spec_from(assets_base: &str, talos_release: &str) -> EnvironmentSpec {
+    let mut spec = default_spec(talos_release);
+    let base = assets_base.trim_end_matches('/');
+    let rebase = |url: &mut Option<String>| {
+        if let Some(u) = url.as_mut()
+            && let Some(rest) = u.strip_prefix(UPSTREAM_ASSETS_BASE)
+        {
+            *u = format!("{base}{rest}");
+        }
+    };
+    if let Some(k) = spec.kernel.as_mut() {
+        rebase(&mut k.url);
+    }
+    if let Some(i) = spec.initrd.as_mut() {
+        rebase(&mut i.url);
+    }
+    spec
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;

@@ -249,3 +249,17 @@ fn talos_default_args_follow_the_release_quirks() {
     // Unparseable releases are taken as the latest.
     assert_eq!(talos_default_args("latest"), talos_default_args("v1.13.0"));
 }
+
+#[test]
+fn default_spec_from_a_mirror() {
+    let spec = default_spec_from("http://mirror.local/talos/", "v1.13.0");
+    assert_eq!(
+        spec.kernel_url(),
+        Some("http://mirror.local/talos/v1.13.0/vmlinuz-amd64")
+    );
+    assert_eq!(
+        spec.initrd_url(),
+        Some("http://mirror.local/talos/v1.13.0/initramfs-amd64.xz")
+    );
+    assert_eq!(spec.kernel_args(), default_spec("v1.13.0").kernel_args());
+}

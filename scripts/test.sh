@@ -31,6 +31,9 @@ for w in etcd-3.5 kube-1.33; do
   dir=$(tools/peers/build.sh "$w")
   echo "$w: $dir ($(( $(date +%s) - s ))s)"
 done
+step "Redfish emulator (sushy-tools, pinned, in a venv outside the clone)"
+tools/sushy/setup.sh
+
 # The CLI checks in the tests use the kubectl that matches the test API server.
 export PATH="$(tools/peers/build.sh kube-1.33):$PATH"
 

@@ -7,6 +7,8 @@
 //!   per-BMC [`SessionCache`]; the packet codec in [`ipmi::codec`] never panics on hostile
 //!   input.
 //! * [`ManagementApiClient`]: the HTTP power API of simulated (QEMU) machines.
+//! * [`RedfishClient`]: Redfish (`ComputerSystem.Reset`, one-time `Boot` override) over
+//!   HTTPS (rustls + ring) or HTTP, with session or basic auth; see [`redfish`].
 //! * [`NotManaged`]: servers without power management; actions report
 //!   [`PowerOutcome::NotManaged`].
 //! * [`SimulatedFailures`]: test-only failure injection around any manager.
@@ -20,6 +22,7 @@ mod fake;
 pub mod ipmi;
 mod manager;
 mod mgmt_api;
+pub mod redfish;
 mod select;
 mod simulated;
 
@@ -28,5 +31,8 @@ pub use fake::{NotManaged, NotManagedReason};
 pub use ipmi::{IpmiClient, IpmiConfig, SessionCache};
 pub use manager::{BootMode, PowerFuture, PowerManager, PowerOutcome, PowerState};
 pub use mgmt_api::{DEFAULT_API_TIMEOUT, ManagementApiClient};
+pub use redfish::{
+    RedfishAuth, RedfishClient, RedfishConfig, RedfishEndpoint, RedfishSessions, TlsVerification,
+};
 pub use select::{BmcInfo, InjectionScope, SelectOptions, select_power_manager};
 pub use simulated::{FailureInjection, InjectionStats, SimulatedFailures};

@@ -2,7 +2,9 @@
 //! (resolving `userFrom`/`passFrom` Secrets is the controller's job).
 //!
 //! 1. BMC given: user or password empty → [`NotManaged`] (credentials not populated yet);
-//!    else interface (default `lanplus`) and port (default 623) → [`IpmiClient`].
+//!    else interface (default `lanplus`) and port (default 623) → [`IpmiClient`];
+//!    interface `redfish` (HTTPS) or `redfish+http` (plain HTTP) → [`RedfishClient`], with
+//!    the endpoint as `host`, `host:port` or a full URL (see [`RedfishEndpoint`]).
 //! 2. Else a management API endpoint → [`ManagementApiClient`].
 //! 3. Else → [`NotManaged`].
 //!
@@ -17,6 +19,7 @@ use crate::fake::{NotManaged, NotManagedReason};
 use crate::ipmi::{DEFAULT_PORT, IpmiClient, IpmiConfig, SessionCache, bmc_target};
 use crate::manager::PowerManager;
 use crate::mgmt_api::{DEFAULT_API_TIMEOUT, ManagementApiClient};
+use crate::redfish::{RedfishClient, RedfishConfig, RedfishEndpoint, Scheme};
 use crate::simulated::{FailureInjection, SimulatedFailures};
 
 /// Resolved BMC settings of a Server (`spec.bmc` after Secret resolution). `Debug` never
@@ -31,7 +34,7 @@ pub struct BmcInfo {
     pub user: String,
     /// IPMI password.
     pub pass: String,
-    /// `lanplus` (default when empty), `lan`, `open`.
+    /// `lanplus` (default when empty), `redfish` (HTTPS), `redfish+http` (plain HTTP).
     pub interface: Option<String>,
 }
 
@@ -77,6 +80,8 @@ pub struct SelectOptions {
     pub injection: Option<Arc<FailureInjection>>,
     /// What the injection wraps.
     pub injection_scope: InjectionScope,
+    /// Redfish settings (timeout, auth, TLS verification, shared sessions).
+    pub redfish: RedfishConfig,
 }
 
 impl Default for SelectOptions {
@@ -87,6 +92,7 @@ impl Default for SelectOptions {
             api_timeout: DEFAULT_API_TIMEOUT,
             injection: None,
             injection_scope: InjectionScope::default(),
+            redfish: RedfishConfig::default(),
         }
     }
 }
@@ -117,6 +123,33 @@ pub fn select_power_manager(
                     )?),
                     false,
                 ),
+                iface @ ("redfish" | "redfish+http" | "redfish+https") => {
+                    let scheme = if iface == "redfish+http" {
+                        Scheme::Http
+                    } else {
+                        Scheme::Https
+                    };
+                    let ep =
+                        RedfishEndpoint::parse(&b.endpoint, scheme, b.port).map_err(|detail| {
+                            PowerError::Config {
+                                // Never echo user information (`user:pass@`) of a URL.
+                                target: format!(
+                                    "Redfish BMC {}",
+                                    b.endpoint.rsplit('@').next().unwrap_or_default()
+                                ),
+                                detail,
+                            }
+                        })?;
+                    (
+                        Box::new(RedfishClient::new(
+                            ep,
+                            &b.user,
+                            &b.pass,
+                            opts.redfish.clone(),
+                        )?),
+                        false,
+                    )
+                }
                 other => {
                     return Err(PowerError::UnsupportedInterface {
                         target: bmc_target(&b.endpoint, port),

@@ -9,3 +9,4 @@
 
 pub mod fake_bmc;
 pub mod ipmisim;
+pub mod sushy;

@@ -113,6 +113,27 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
+    {
+        let p_e = flags.test_power_simulated_explicit_failure_prob;
+        let p_s = flags.test_power_simulated_silent_failure_prob;
+        let select = sidero_power::SelectOptions {
+            injection: (p_e > 0.0 || p_s > 0.0)
+                .then(|| sidero_power::FailureInjection::new(p_e, p_s)),
+            ..Default::default()
+        };
+        let config = sidero_server::Config {
+            default_pxe_mode: flags
+                .ipmi_pxe_method
+                .parse()
+                .map_err(|e| anyhow::anyhow!("ipmi-pxe-method is invalid: {e}"))?,
+            reboot_timeout: flags.server_reboot_timeout,
+        };
+        tokio::spawn(sidero_controller_manager::controllers::server::run(
+            client.clone(),
+            config,
+            select,
+        ));
+    }
     let agent_routes = sidero_controller_manager::agent::routes(
         client.clone(),
         sidero_controller_manager::agent::AgentConfig::from_flags(&flags),

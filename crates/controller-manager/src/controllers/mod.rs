@@ -2,6 +2,7 @@
 //! crates (e.g. `sidero-serverclass`) and acts here through the Kubernetes API.
 
 pub mod environment;
+pub mod server;
 pub mod serverclass;
 
 /// Errors a reconcile can end with; each is retried with backoff and logged.

@@ -1,0 +1,285 @@
+//! Server controller (spec §3.1): observes a Server, its ServerBinding and its power state,
+//! asks [`sidero_server::decide`] what to do, and carries the decision out — power actions
+//! through `sidero-power`, Events, and one status patch. Driven by Server and ServerBinding
+//! watches plus the decision's own requeues (the wipe loop and the 5-minute power re-check).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use sidero_api::infra::v1alpha3::ServerBinding;
+use sidero_api::metal::common::{Bmc, Credential};
+use sidero_api::metal::v1alpha2::{SERVER_FINALIZER, Server};
+use sidero_power::{BmcInfo, NotManagedReason, PowerManager, SelectOptions, select_power_manager};
+use sidero_server::{
+    Binding, Config, Decision, Event, EventType, FinalizerChange, Observed, PowerAction, Requeue,
+    decide,
+};
+
+use super::ReconcileError;
+
+/// Shared state of the controller.
+pub struct Context {
+    client: Client,
+    config: Config,
+    select: SelectOptions,
+    recorder: Recorder,
+}
+
+/// Runs the controller until the process is asked to stop.
+pub async fn run(client: Client, config: Config, select: SelectOptions) {
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "sidero-controller-manager".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+        client: client.clone(),
+        config,
+        select,
+    });
+    Controller::new(
+        Api::<Server>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    // A binding names its Server: allocation and TalosInstalled changes re-evaluate it.
+    .watches(
+        Api::<ServerBinding>::all(client),
+        watcher::Config::default(),
+        |b: ServerBinding| Some(ObjectRef::<Server>::new(&b.name_any())),
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "server reconcile");
+        }
+    })
+    .await;
+}
+
+fn error_policy(_: Arc<Server>, err: &ReconcileError, _: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, "server reconcile failed");
+    Action::requeue(Duration::from_secs(20))
+}
+
+/// Resolves one credential: inline wins, else the referenced Secret key.
+async fn credential(client: &Client, c: Credential<'_>) -> Result<String, String> {
+    let src = match c {
+        Credential::Inline(v) => return Ok(v.to_string()),
+        Credential::Empty => return Ok(String::new()),
+        Credential::From(src) => src,
+    };
+    let r = src.secret_key_ref().map_err(|e| e.to_string())?;
+    let secret = Api::<Secret>::namespaced(client.clone(), &r.namespace)
+        .get(&r.name)
+        .await
+        .map_err(|e| format!("error getting secret {:?}: {e}", r.name))?;
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&r.key))
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        .ok_or_else(|| format!("secret key {:?} is missing in secret {:?}", r.key, r.name))
+}
+
+async fn bmc_info(client: &Client, bmc: &Bmc) -> Result<BmcInfo, String> {
+    Ok(BmcInfo {
+        endpoint: bmc.endpoint.clone(),
+        port: bmc.port.and_then(|p| u16::try_from(p).ok()),
+        user: credential(client, bmc.user()).await?,
+        pass: credential(client, bmc.pass()).await?,
+        interface: bmc.interface.clone(),
+    })
+}
+
+/// Builds the power client (§9.1); `Err` is the readable reason it could not be built.
+async fn power_client(
+    ctx: &Context,
+    server: &Server,
+) -> Result<(Box<dyn PowerManager>, Option<NotManagedReason>), String> {
+    let bmc = match &server.spec.bmc {
+        Some(b) => Some(bmc_info(&ctx.client, b).await?),
+        None => None,
+    };
+    let api = server
+        .spec
+        .management_api
+        .as_ref()
+        .map(|m| m.endpoint.as_str());
+    let reason = match (&bmc, api) {
+        (Some(b), _) if b.user.is_empty() || b.pass.is_empty() => {
+            Some(NotManagedReason::BmcCredentialsIncomplete)
+        }
+        (None, None) => Some(NotManagedReason::NoBmcOrApi),
+        _ => None,
+    };
+    let pm = select_power_manager(bmc.as_ref(), api, &ctx.select).map_err(|e| e.to_string())?;
+    Ok((pm, reason))
+}
+
+async fn observe(
+    ctx: &Context,
+    server: Server,
+) -> Result<(Observed, Option<Box<dyn PowerManager>>), ReconcileError> {
+    let name = server.name_any();
+    let binding = match Api::<ServerBinding>::all(ctx.client.clone())
+        .get_opt(&name)
+        .await?
+    {
+        None => Binding::Absent,
+        Some(b) => Binding::Present {
+            talos_installed: b.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "TalosInstalled" && c.status == "True")
+            }),
+        },
+    };
+    let (pm, not_managed, management_client_error) = match power_client(ctx, &server).await {
+        Ok((pm, reason)) => (Some(pm), reason, None),
+        Err(e) => (None, None, Some(e)),
+    };
+    let power = match &pm {
+        Some(pm) => pm.power_status().await.map_err(|e| e.to_string()),
+        None => Err("no power client".to_string()),
+    };
+    let being_deleted = server.metadata.deletion_timestamp.is_some();
+    let observed = Observed {
+        server,
+        binding,
+        management_client_error,
+        power,
+        not_managed,
+        being_deleted,
+    };
+    Ok((observed, pm))
+}
+
+async fn publish(ctx: &Context, server: &Server, ev: &Event) {
+    let kev = KubeEvent {
+        type_: match ev.type_ {
+            EventType::Normal => KubeEventType::Normal,
+            EventType::Warning => KubeEventType::Warning,
+        },
+        reason: ev.reason.to_string(),
+        note: Some(ev.message.clone()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&kev, &server.object_ref(&())).await {
+        tracing::warn!(error = %e, "publishing an event failed");
+    }
+}
+
+async fn act(pm: &dyn PowerManager, action: PowerAction) -> Result<(), String> {
+    let res = match action {
+        PowerAction::SetPxe(mode) => pm.set_pxe_once(mode).await,
+        PowerAction::PowerOn => pm.power_on().await,
+        PowerAction::PowerOff => pm.power_off().await,
+        PowerAction::PowerCycle => pm.power_cycle().await,
+    };
+    res.map(|outcome| tracing::debug!(?action, ?outcome, "power action"))
+        .map_err(|e| e.to_string())
+}
+
+fn to_action(r: Requeue) -> Action {
+    match r {
+        Requeue::None => Action::await_change(),
+        Requeue::After(d) => Action::requeue(d),
+    }
+}
+
+async fn patch_server(
+    ctx: &Context,
+    server: &Server,
+    decision: &Decision,
+    status: &sidero_api::metal::v1alpha2::ServerStatus,
+) -> Result<(), ReconcileError> {
+    let api: Api<Server> = Api::all(ctx.client.clone());
+    let name = server.name_any();
+    let mut finalizers: Vec<String> = server.finalizers().to_vec();
+    if decision.finalizer == FinalizerChange::Remove {
+        finalizers.retain(|f| f != SERVER_FINALIZER);
+    }
+    let mut meta = json!({"finalizers": finalizers});
+    if decision.clear_owner_references {
+        meta["ownerReferences"] = serde_json::Value::Null;
+    }
+    if decision.finalizer == FinalizerChange::Remove || decision.clear_owner_references {
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": meta})),
+        )
+        .await?;
+    }
+    if server.status.as_ref() != Some(status) {
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let name = server.name_any();
+    // Non-cached read, as upstream: power decisions must not act on a stale object.
+    let Some(server) = Api::<Server>::all(ctx.client.clone())
+        .get_opt(&name)
+        .await?
+    else {
+        return Ok(Action::await_change());
+    };
+    let (observed, pm) = observe(&ctx, server.clone()).await?;
+    let decision = decide(&observed, &ctx.config, jiff::Timestamp::now());
+    for ev in &decision.events {
+        publish(&ctx, &server, ev).await;
+    }
+    if !decision.patch {
+        return Err(ReconcileError::Invalid(
+            observed
+                .management_client_error
+                .unwrap_or_else(|| "management client".into()),
+        ));
+    }
+    if decision.finalizer == FinalizerChange::Add {
+        let mut finalizers = server.finalizers().to_vec();
+        finalizers.push(SERVER_FINALIZER.to_string());
+        Api::<Server>::all(ctx.client.clone())
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+            )
+            .await?;
+    }
+    if let Some(pm) = pm.as_deref() {
+        for &action in &decision.actions {
+            if let Err(e) = act(pm, action).await {
+                let failure = decision.failure(action, &e);
+                publish(&ctx, &server, &failure.event).await;
+                patch_server(&ctx, &server, &decision, &failure.status).await?;
+                return Ok(to_action(failure.requeue));
+            }
+        }
+    }
+    for ev in &decision.success_events {
+        publish(&ctx, &server, ev).await;
+    }
+    patch_server(&ctx, &server, &decision, &decision.status_after_success()).await?;
+    Ok(to_action(decision.requeue))
+}

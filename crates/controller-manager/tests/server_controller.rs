@@ -172,6 +172,8 @@ async fn wipe_power_off_and_allocation() {
         m.lock().unwrap().calls[calls_before..],
         ["pxeboot", "poweron"]
     );
+
+    a_server_without_power_management_says_what_it_waits_for(&client).await;
 }
 
 /// Part of the single test below: one controller per process, as with leader election.

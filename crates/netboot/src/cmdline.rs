@@ -49,6 +49,10 @@ impl Cmdline {
 
     /// Adds `value` to `key`, grouped with its earlier values (or at the end if new).
     pub fn push(&mut self, key: &str, value: &str) {
+        // A lone `=` names nothing and would render as an empty word.
+        if key.is_empty() && value.is_empty() {
+            return;
+        }
         match self.params.iter_mut().find(|p| p.key == key) {
             Some(p) => p.values.push(value.to_string()),
             None => self.params.push(Param {
@@ -179,6 +183,14 @@ mod tests {
         let c = Cmdline::parse(r#"a="b c" d"#);
         assert_eq!(c.get("a").unwrap(), ["b c"]);
         assert_eq!(c.to_string(), r#"a="b c" d"#);
+    }
+
+    #[test]
+    fn a_lone_equals_sign_is_dropped() {
+        // Found by the property below: `=` followed by a non-ASCII space.
+        let c = Cmdline::parse("=\u{a0}®");
+        assert_eq!(c.to_string(), "®");
+        assert_eq!(Cmdline::parse(&c.to_string()), c);
     }
 
     proptest! {

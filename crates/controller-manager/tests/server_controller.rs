@@ -174,6 +174,50 @@ async fn wipe_power_off_and_allocation() {
     );
 
     a_server_without_power_management_says_what_it_waits_for(&client).await;
+    bound_before_first_reconcile_keeps_its_finalizer(&client, &endpoint).await;
+}
+
+/// A Server that is already bound (and owned) on its first reconcile ends with the finalizer,
+/// no owner references, and in use.
+async fn bound_before_first_reconcile_keeps_its_finalizer(client: &Client, endpoint: &str) {
+    let b: ServerBinding = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1alpha3", "kind": "ServerBinding",
+        "metadata": {"name": "srv-bound"},
+        "spec": {"metalMachineRef": {"kind": "MetalMachine", "name": "m2", "namespace": "default"},
+                 "siderolink": {"address": "", "publicKey": ""}}
+    }))
+    .unwrap();
+    Api::<ServerBinding>::all(client.clone())
+        .create(&PostParams::default(), &b)
+        .await
+        .unwrap();
+    let servers: Api<Server> = Api::all(client.clone());
+    let s: Server = serde_json::from_value(json!({
+        "apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+        "metadata": {"name": "srv-bound", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+            "name": "owner", "uid": "4a1c6a2e-0000-4000-8000-000000000001"}]},
+        "spec": {"accepted": true, "managementApi": {"endpoint": endpoint}}
+    }))
+    .unwrap();
+    servers.create(&PostParams::default(), &s).await.unwrap();
+    let has_finalizer = |s: &Server| {
+        s.finalizers()
+            .iter()
+            .any(|f| f == "storage.finalizers.server.k8s.io")
+    };
+    wait_until(&servers, "srv-bound", "bound, finalizer, no owners", |s| {
+        has_finalizer(s)
+            && s.owner_references().is_empty()
+            && s.status.as_ref().is_some_and(|st| st.in_use)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = servers.get("srv-bound").await.unwrap();
+    assert!(
+        has_finalizer(&s),
+        "finalizer lost: {:?}",
+        s.metadata.finalizers
+    );
 }
 
 /// Part of the single test below: one controller per process, as with leader election.

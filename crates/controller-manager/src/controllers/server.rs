@@ -208,15 +208,18 @@ async fn patch_server(
 ) -> Result<(), ReconcileError> {
     let api: Api<Server> = Api::all(ctx.client.clone());
     let name = server.name_any();
-    let mut finalizers: Vec<String> = server.finalizers().to_vec();
+    // Only the fields that change: writing `finalizers` from the object read at the start
+    // would undo a finalizer added earlier in this same reconcile.
+    let mut meta = serde_json::Map::new();
     if decision.finalizer == FinalizerChange::Remove {
+        let mut finalizers: Vec<String> = server.finalizers().to_vec();
         finalizers.retain(|f| f != SERVER_FINALIZER);
+        meta.insert("finalizers".into(), json!(finalizers));
     }
-    let mut meta = json!({"finalizers": finalizers});
-    if decision.clear_owner_references {
-        meta["ownerReferences"] = serde_json::Value::Null;
+    if decision.clear_owner_references && !server.owner_references().is_empty() {
+        meta.insert("ownerReferences".into(), serde_json::Value::Null);
     }
-    if decision.finalizer == FinalizerChange::Remove || decision.clear_owner_references {
+    if !meta.is_empty() {
         api.patch(
             &name,
             &PatchParams::default(),

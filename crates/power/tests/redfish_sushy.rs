@@ -64,6 +64,28 @@ async fn power_ops(emu: &Sushy) {
     assert_eq!(sys["PowerState"], "Off");
 }
 
+/// Polls the emulator's Boot object until it shows `want`: its fake driver applies writes a
+/// little late, like its power changes.
+async fn wait_boot<F, Fut>(boot: &F, want: (Option<&str>, Option<&str>))
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        let b = boot().await;
+        let got = (
+            b["BootSourceOverrideTarget"].as_str(),
+            b["BootSourceOverrideMode"].as_str(),
+        );
+        if got == want || start.elapsed() > std::time::Duration::from_secs(25) {
+            assert_eq!(got, want);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 async fn boot_ops(emu: &Sushy) {
     let c = client(emu.port, Some(SYS_BOOT), PASS);
     let path = format!("/redfish/v1/Systems/{SYS_BOOT}");
@@ -72,38 +94,17 @@ async fn boot_ops(emu: &Sushy) {
         c.set_pxe_once(BootMode::Uefi).await.unwrap(),
         PowerOutcome::Done
     );
-    let b = boot().await;
-    assert_eq!(
-        (
-            b["BootSourceOverrideTarget"].as_str(),
-            b["BootSourceOverrideMode"].as_str()
-        ),
-        (Some("Pxe"), Some("UEFI"))
-    );
+    wait_boot(&boot, (Some("Pxe"), Some("UEFI"))).await;
     assert_eq!(
         c.set_pxe_once(BootMode::Bios).await.unwrap(),
         PowerOutcome::Done
     );
-    let b = boot().await;
-    assert_eq!(
-        (
-            b["BootSourceOverrideTarget"].as_str(),
-            b["BootSourceOverrideMode"].as_str()
-        ),
-        (Some("Pxe"), Some("Legacy"))
-    );
+    wait_boot(&boot, (Some("Pxe"), Some("Legacy"))).await;
     assert_eq!(
         c.set_boot_disk_once(BootMode::Uefi).await.unwrap(),
         PowerOutcome::Done
     );
-    let b = boot().await;
-    assert_eq!(
-        (
-            b["BootSourceOverrideTarget"].as_str(),
-            b["BootSourceOverrideMode"].as_str()
-        ),
-        (Some("Hdd"), Some("UEFI"))
-    );
+    wait_boot(&boot, (Some("Hdd"), Some("UEFI"))).await;
 }
 
 async fn discovery_selection_and_auth(emu: &Sushy) {

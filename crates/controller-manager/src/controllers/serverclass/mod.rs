@@ -2,11 +2,12 @@
 //! to the accepted, uncordoned Servers the class matches, and keeps class `any` empty.
 //!
 //! Driven by watches: a Server change re-evaluates only the classes whose membership of that
-//! server changes (`sidero_serverclass::affected_classes` on the previous and the new Server),
-//! and every evaluation reads Servers from an in-memory reflector, never by listing the API.
+//! server changes ([`membership::Membership`]), and every evaluation reads Servers from an
+//! in-memory reflector, never by listing the API.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod membership;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,10 +16,11 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
+use membership::Membership;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use sidero_api::metal::v1alpha2::{Server, ServerClass, ServerClassSpec};
-use sidero_serverclass::{affected_classes, status_for};
+use sidero_serverclass::status_for;
 
 use super::ReconcileError;
 
@@ -50,14 +52,13 @@ pub async fn run(client: Client) {
     let (servers, writer) = reflector::store::<Server>();
     let server_events = watcher(servers_api, watcher::Config::default())
         .default_backoff()
-        .reflect(writer)
-        .touched_objects();
+        .reflect(writer);
     let controller = Controller::new(
         Api::<ServerClass>::all(client.clone()),
         watcher::Config::default(),
     );
     let classes = controller.store();
-    let mapper = server_mapper(servers.clone(), classes);
+    let triggers = class_triggers(server_events, classes);
     let (ready_tx, servers_ready) = tokio::sync::watch::channel(false);
     let store = servers.clone();
     tokio::spawn(async move {
@@ -78,7 +79,7 @@ pub async fn run(client: Client) {
         ),
     });
     controller
-        .watches_stream(server_events, mapper)
+        .reconcile_on(triggers)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -89,32 +90,35 @@ pub async fn run(client: Client) {
         .await;
 }
 
-/// Maps a Server event to the classes it can affect, remembering each Server's previous
-/// version so membership can be compared before and after.
-fn server_mapper(
-    servers: Store<Server>,
+/// Turns Server watch events (already applied to the reflector) into reconcile requests for
+/// the classes whose membership they can change.
+fn class_triggers(
+    events: impl futures::Stream<Item = Result<watcher::Event<Server>, watcher::Error>>
+    + Send
+    + 'static,
     classes: Store<ServerClass>,
-) -> impl Fn(Server) -> Vec<ObjectRef<ServerClass>> + Send + Sync + 'static {
-    let previous: Mutex<HashMap<String, Server>> = Mutex::new(HashMap::new());
-    move |server: Server| {
-        let name = server.name_any();
-        // The reflector has already applied the event: absent from the store means deleted.
-        let now = servers.get(&ObjectRef::new(&name)).map(|s| (*s).clone());
-        let old = match previous.lock() {
-            Ok(mut prev) => match &now {
-                Some(s) => prev.insert(name.clone(), s.clone()),
-                None => prev.remove(&name),
-            },
-            Err(_) => None,
-        };
-        let all = classes.state();
-        let specs = all
-            .iter()
-            .map(|c| (c.metadata.name.as_deref().unwrap_or_default(), &c.spec));
-        let affected = affected_classes(old.as_ref(), now.as_ref(), specs);
-        tracing::debug!(server = %name, classes = all.len(), ?affected, "server changed");
-        affected.into_iter().map(|n| ObjectRef::new(&n)).collect()
-    }
+) -> impl futures::Stream<Item = ObjectRef<ServerClass>> + Send + 'static {
+    let mut membership = Membership::default();
+    events
+        .map(move |event| match event {
+            Ok(event) => {
+                let all = classes.state();
+                let specs = all
+                    .iter()
+                    .map(|c| (c.metadata.name.as_deref().unwrap_or_default(), &c.spec));
+                let affected = membership.observe(&event, specs);
+                if !affected.is_empty() {
+                    tracing::debug!(?affected, "servers changed");
+                }
+                affected.iter().map(|n| ObjectRef::new(n)).collect()
+            }
+            Err(e) => {
+                // The watcher re-lists on its own; the re-list is compared when it ends.
+                tracing::debug!(error = %e, "server watch");
+                Vec::new()
+            }
+        })
+        .flat_map(futures::stream::iter)
 }
 
 fn error_policy(_: Arc<ServerClass>, err: &ReconcileError, _: Arc<Context>) -> Action {

@@ -1,6 +1,8 @@
-//! The combined HTTP listener (spec §1.5, §5.3): `/boot.ipxe`, `/ipxe`, `/env/…`, `/tftp/…`.
+//! The combined HTTP listener (spec §1.5, §5.3): `/boot.ipxe`, `/ipxe`, `/configdata`,
+//! `/env/…`, `/tftp/…`.
 //! HTTP/1.1 and h2c are both accepted; gRPC services join it through [`combined`].
 
+mod configdata;
 mod grpc;
 mod ipxe;
 
@@ -43,6 +45,7 @@ pub fn router(state: Arc<BootState>, dirs: &Dirs) -> Router {
     Router::new()
         .route("/boot.ipxe", any(move || async move { script }))
         .route("/ipxe", any(ipxe::handler))
+        .route("/configdata", any(configdata::handler))
         .nest_service("/env", ServeDir::new(&dirs.env))
         .nest_service("/tftp", ServeDir::new(&dirs.tftp))
         .layer(middleware::from_fn(log_request))

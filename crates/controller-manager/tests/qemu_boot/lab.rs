@@ -63,6 +63,13 @@ fn remove_stale_namespaces() {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
+            // Processes that outlived that run (dnsmasq changes credentials, which clears
+            // its parent-death signal) are ended by their PIDs first.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
+                for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", p]).output();
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", name]).output();
         }
     }
@@ -139,7 +146,9 @@ impl Lab {
     /// `ip netns exec` execs the program, so the child's PID is the program's.
     pub fn spawn(&mut self, name: &str, program: &str, args: &[String]) {
         let log = File::create(self.path(&format!("{name}.log"))).unwrap();
-        let child = Command::new("ip")
+        let mut cmd = Command::new("ip");
+        die_with_parent(&mut cmd);
+        let child = cmd
             .args(["netns", "exec", &self.ns, program])
             .args(args)
             .stdin(Stdio::null())
@@ -239,6 +248,22 @@ impl Lab {
                 });
             }
         }));
+    }
+}
+
+/// SIGKILL the child when the test process dies without running its cleanup (a killed test
+/// run leaves no VM or server behind; its namespace is removed by the next run).
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -71,11 +71,11 @@ fn start_manager(lab: &mut Lab, kubeconfig: &std::path::Path) {
         format!("--api-endpoint={MANAGER_IP}"),
         format!("--api-port={API_PORT}"),
         format!("--http-port={API_PORT}"),
-        // Not upstream's `:69`: a wildcard-bound TFTP socket answers from the bridge's
-        // primary address (10.214.0.1), and OVMF drops replies that do not come from the
-        // server it asked (10.214.0.2); after ~90 s it falls back to UEFI HTTP boot. See the
-        // sidero-tftp docs ("Known limitation": no IP_PKTINFO yet).
-        format!("--tftp-addr={MANAGER_IP}:69"),
+        // Upstream's `:69`. The manager's address is the bridge's second one: a wildcard
+        // TFTP socket alone would answer from the primary (10.214.0.1), which OVMF drops (it
+        // then falls back to UEFI HTTP boot after ~90 s); the manager also binds
+        // 10.214.0.2:69 for that, and the UEFI test checks the TFTP transfer.
+        "--tftp-addr=:69".into(),
         "--dhcp-ipxe-clients=http-script".into(),
         "--enable-leader-election=false".into(),
         "--ipxe-dir=/usr/lib/ipxe".into(),

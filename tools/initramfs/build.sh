@@ -59,11 +59,12 @@ key=$( {
   for f in "${files[@]}"; do echo "file ${f#*:}"; sha256sum <"${f%%:*}"; done
 } | sha256sum | cut -c1-16)
 out="$root/$key"
-if [ -f "$out/complete" ]; then echo "$out"; exit 0; fi
+# `used` records the last use, so variants nobody asked for in 30 days can be pruned.
+if [ -f "$out/complete" ]; then touch "$out/used"; echo "$out"; exit 0; fi
 mkdir -p "$root/debs"
 exec 9>"$root/$key.lock"
 flock 9
-if [ -f "$out/complete" ]; then echo "$out"; exit 0; fi
+if [ -f "$out/complete" ]; then touch "$out/used"; echo "$out"; exit 0; fi
 start=$(date +%s)
 tmp=$(mktemp -d "$root/.build-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -137,5 +138,12 @@ date -u +%FT%TZ >"$tmp/complete"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
+touch "$out/used"
+# Every variant uses the current candidates: older .debs are dead weight.
+find "$root/debs" -maxdepth 1 -name '*.deb' ! -path "$kdeb" ! -path "$bdeb" -delete
+# Prune builds (of any variant) unused for 30 days, and their locks.
+find "$root" -mindepth 2 -maxdepth 2 -name used -mtime +30 -printf '%h\n' | while read -r old; do
+  rm -rf "$old" "$old.lock"
+done
 echo "build.sh: built $out in $(( $(date +%s) - start ))s" >&2
 echo "$out"

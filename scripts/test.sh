@@ -16,7 +16,11 @@ cargo --version
 # Debian packages the tests use (real peers: BMC simulator, TFTP clients, …). Installed only
 # when missing, so a warm run costs nothing.
 pkgs=()
-for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe; do
+# qemu-system-x86, ovmf, ipxe-qemu: the QEMU network boot test (SeaBIOS + the NIC's iPXE ROM,
+# OVMF); cpio, kmod, xz-utils: tools/initramfs/build.sh (it downloads the kernel and
+# busybox-static .debs itself).
+for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe \
+  qemu-system-x86 ovmf ipxe-qemu cpio kmod xz-utils; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then
@@ -31,6 +35,11 @@ for w in etcd-3.5 kube-1.33; do
   dir=$(tools/peers/build.sh "$w")
   echo "$w: $dir ($(( $(date +%s) - s ))s)"
 done
+step "agent boot environment (Debian kernel + busybox initramfs, cached in ${XDG_CACHE_HOME:-$HOME/.cache}/sidero-rs/initramfs)"
+s=$(date +%s)
+# The same arguments as crates/controller-manager/tests/qemu_boot, so the test finds it built.
+echo "$(tools/initramfs/build.sh --module virtio_pci --module virtio_net) ($(( $(date +%s) - s ))s)"
+
 step "Redfish emulator (sushy-tools, pinned, in a venv outside the clone)"
 tools/sushy/setup.sh
 

@@ -24,6 +24,44 @@ async fn client(flags: &Flags) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// Beside a wildcard TFTP server, one bound to the API endpoint's address: servers are told
+/// to fetch from that address, and replies from the wildcard socket would leave from the
+/// interface's primary address, which OVMF's PXE drops. Skipped (logged) when the endpoint
+/// is not an address of this host.
+async fn serve_tftp_on_api_address(
+    api_host: &str,
+    config: sidero_tftp::ServerConfig,
+    source: sidero_tftp::DirSource,
+) {
+    let port = config.bind.port();
+    let ip = match tokio::net::lookup_host((api_host, port)).await {
+        Ok(mut addrs) => match addrs.next() {
+            Some(a) => a.ip(),
+            None => return,
+        },
+        Err(e) => {
+            tracing::info!(%api_host, error = %e, "TFTP: API endpoint not resolved; wildcard only");
+            return;
+        }
+    };
+    if ip.is_loopback() || ip.is_ipv4() != config.bind.is_ipv4() {
+        return;
+    }
+    let config = sidero_tftp::ServerConfig {
+        bind: std::net::SocketAddr::new(ip, port),
+        ..config
+    };
+    match sidero_tftp::TftpServer::bind(config, source).await {
+        Ok(tftp) => {
+            tracing::info!(addr = ?tftp.local_addr().ok(), "serving TFTP on the API endpoint address");
+            tokio::spawn(tftp.serve());
+        }
+        Err(e) => {
+            tracing::info!(%ip, error = %e, "TFTP: API endpoint address not bindable; wildcard only");
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -64,22 +102,32 @@ async fn main() -> anyhow::Result<()> {
     )
     .context("preparing the iPXE binaries")?;
     tracing::info!(?prepared, ipxe_dir = %flags.ipxe_dir, "iPXE binaries ready");
+    let bind = flags.tftp_socket_addr().map_err(anyhow::Error::msg)?;
     let tftp_config = sidero_tftp::ServerConfig {
-        bind: flags.tftp_socket_addr().map_err(anyhow::Error::msg)?,
+        bind,
         mode: if flags.tftp_mode == "multi" {
             sidero_tftp::SocketMode::MultiPort
         } else {
             sidero_tftp::SocketMode::SinglePort
         },
+        reuse_address: bind.ip().is_unspecified(),
         ..Default::default()
     };
     let source = sidero_tftp::DirSource::new(&flags.tftp_dir)
         .with_context(|| format!("opening {}", flags.tftp_dir))?;
-    let tftp = sidero_tftp::TftpServer::bind(tftp_config, source)
+    let tftp = sidero_tftp::TftpServer::bind(tftp_config.clone(), source.clone())
         .await
         .context("starting TFTP")?;
-    tracing::info!(addr = ?tftp.local_addr().ok(), "serving TFTP");
+    let bound = tftp.local_addr().unwrap_or(bind);
+    tracing::info!(addr = %bound, "serving TFTP");
     tokio::spawn(tftp.serve());
+    if bind.ip().is_unspecified() {
+        let config = sidero_tftp::ServerConfig {
+            bind: bound,
+            ..tftp_config
+        };
+        serve_tftp_on_api_address(&api_host, config, source).await;
+    }
     if flags.disable_dhcp_proxy {
         tracing::info!("proxy DHCP disabled");
     } else {

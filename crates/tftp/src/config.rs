@@ -50,6 +50,12 @@ pub struct ServerConfig {
     pub peer_queue: usize,
     /// `SO_RCVBUF` for the listening socket, if set.
     pub recv_buffer_size: Option<usize>,
+    /// `SO_REUSEADDR` on the listening socket: lets a server on the wildcard address and one
+    /// on a specific address of the same port run side by side (both need it). The kernel
+    /// hands datagrams sent to the specific address to that server, whose replies then come
+    /// from the address the client asked (replies from a wildcard socket take the routing
+    /// choice of source address, which a client such as OVMF's PXE drops).
+    pub reuse_address: bool,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +72,7 @@ impl Default for ServerConfig {
             open_timeout: Duration::from_secs(10),
             peer_queue: 32,
             recv_buffer_size: None,
+            reuse_address: false,
         }
     }
 }

@@ -21,8 +21,9 @@
 //!
 //! Known limitation: replies leave through the kernel's routing choice of source address. With
 //! a wildcard bind (`0.0.0.0`) on a host with several addresses on one subnet, a client may
-//! see replies from a different address than it asked (no `IP_PKTINFO` handling yet); bind
-//! the specific address in that case.
+//! see replies from a different address than it asked (no `IP_PKTINFO` handling yet), and
+//! OVMF's PXE drops them. Bind the specific address, or run a second server on it beside the
+//! wildcard one with [`ServerConfig::reuse_address`] set on both.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

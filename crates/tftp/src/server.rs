@@ -115,6 +115,9 @@ impl<S: FileSource> TftpServer<S> {
         if let Some(size) = config.recv_buffer_size {
             socket.set_recv_buffer_size(size).map_err(bind_err)?;
         }
+        if config.reuse_address {
+            socket.set_reuse_address(true).map_err(bind_err)?;
+        }
         socket.set_nonblocking(true).map_err(bind_err)?;
         socket.bind(&addr.into()).map_err(bind_err)?;
         let socket = UdpSocket::from_std(socket.into()).map_err(bind_err)?;

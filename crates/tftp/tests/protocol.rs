@@ -301,3 +301,48 @@ async fn oack_is_retransmitted_and_may_be_refused() {
     let want = "failed o client aborted with error OptionRefused: no thanks";
     assert!(events.contains(&want.to_owned()), "{events:?}");
 }
+
+#[tokio::test]
+async fn a_specific_address_beside_the_wildcard_answers_from_that_address() {
+    // 127.0.0.2 is a local address whose replies from a wildcard socket would leave from
+    // 127.0.0.1 (the routing choice for a client on 127.0.0.1).
+    let wildcard = start(
+        ServerConfig {
+            bind: "0.0.0.0:0".parse().unwrap(),
+            reuse_address: true,
+            ..config(SocketMode::SinglePort)
+        },
+        &[("w.bin", b"wildcard")],
+    )
+    .await;
+    let specific_addr: std::net::SocketAddr =
+        format!("127.0.0.2:{}", wildcard.port()).parse().unwrap();
+    let specific = start(
+        ServerConfig {
+            bind: specific_addr,
+            reuse_address: true,
+            ..config(SocketMode::SinglePort)
+        },
+        &[("s.bin", b"specific")],
+    )
+    .await;
+    assert_eq!(specific.addr, specific_addr);
+
+    let c = Raw::new(specific_addr).await;
+    c.rrq("s.bin", "octet", &[]).await;
+    let (p, from) = c.expect().await;
+    assert_eq!(
+        from, specific_addr,
+        "the reply comes from the address asked"
+    );
+    assert_eq!(data(&p), (1, &b"specific"[..]));
+
+    let c = Raw::new(format!("127.0.0.1:{}", wildcard.port()).parse().unwrap()).await;
+    c.rrq("w.bin", "octet", &[]).await;
+    let (p, _) = c.expect().await;
+    assert_eq!(
+        data(&p),
+        (1, &b"wildcard"[..]),
+        "other addresses reach the wildcard server"
+    );
+}

@@ -62,6 +62,8 @@ async fn manager_serves_boot_script_and_ipxe_binaries() {
         .arg(format!("--tftp-dir={}", dir.path().join("tftp").display()))
         .arg(format!("--env-dir={}", dir.path().join("env").display()))
         .arg(format!("--kubeconfig={}", cp.kubeconfig().display()))
+        // Network rule: the `default` Environment must not point at the internet.
+        .arg("--talos-assets-base=http://127.0.0.1:9/talos")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -123,6 +125,12 @@ async fn manager_serves_boot_script_and_ipxe_binaries() {
         .await
         .unwrap();
     assert!(any.spec.qualifiers.is_empty());
+    let default = Api::<sidero_api::metal::v1alpha2::Environment>::all(client.clone())
+        .get("default")
+        .await
+        .unwrap();
+    let kernel = default.spec.kernel.and_then(|k| k.url).unwrap_or_default();
+    assert!(kernel.starts_with("http://127.0.0.1:9/talos/"), "{kernel}");
 
     // The Agent API answers gRPC on the same port as HTTP.
     use sidero_proto::api::{CreateServerRequest, HardwareInformation, SystemInformation};

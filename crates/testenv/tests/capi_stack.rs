@@ -240,7 +240,13 @@ async fn cabpt_generates_bootstrap_data_that_talosctl_accepts() {
                 "apiVersion": "bootstrap.cluster.x-k8s.io/v1alpha3",
                 "kind": "TalosConfig",
                 "metadata": {"name": "c1-cp-0"},
-                "spec": {"generateType": "controlplane", "talosVersion": "v1.13"},
+                // CABPT leaves the install disk to the user (Sidero's cluster template patches
+                // it in); Talos 1.13 configs are multi-document, so a strategic merge patch.
+                "spec": {
+                    "generateType": "controlplane",
+                    "talosVersion": "v1.13",
+                    "strategicPatches": ["machine:\n  install:\n    disk: /dev/sda\n"],
+                },
             })),
         )
         .await
@@ -330,15 +336,18 @@ async fn cabpt_generates_bootstrap_data_that_talosctl_accepts() {
         "talosctl validate refused CABPT's config:\n{out}\n{config}"
     );
 
-    // The same check fails on a broken config, so the pass above means something.
-    let broken = dir.path().join("broken.yaml");
-    std::fs::write(
-        &broken,
-        config.replace("type: controlplane", "type: no-such-type"),
-    )
-    .unwrap();
+    // The same check fails without the install disk, so the pass above means something.
+    assert!(
+        config.contains("disk: /dev/sda"),
+        "patch not applied:\n{config}"
+    );
+    let broken = dir.path().join("no-disk.yaml");
+    std::fs::write(&broken, config.replace("disk: /dev/sda", "")).unwrap();
     let (ok, out) = talosctl_validate(&broken, dir.path());
-    assert!(!ok, "talosctl validate accepted a broken config:\n{out}");
+    assert!(
+        !ok && out.contains("install disk"),
+        "talosctl validate accepted a config without an install disk:\n{out}"
+    );
 }
 
 fn talosctl_validate(config: &std::path::Path, home: &std::path::Path) -> (bool, String) {
@@ -463,4 +472,23 @@ async fn admission_webhooks_refuse_invalid_objects() {
         created.data["spec"]["rolloutStrategy"]["type"],
         "RollingUpdate"
     );
+}
+
+#[test]
+fn a_private_stack_stops_its_managers_on_drop() {
+    let cp = sidero_testenv::start_with_crds().unwrap();
+    let s = CapiStack::start(&cp).unwrap();
+    let pids: Vec<u32> = s.managers().iter().map(|m| m.pid().unwrap()).collect();
+    let dir = s.dir().to_path_buf();
+    assert!(pids.iter().all(|p| alive(*p)));
+    drop(s);
+    assert!(
+        pids.iter().all(|p| !alive(*p)),
+        "a manager outlived its stack"
+    );
+    assert!(!dir.exists(), "stack folder removed");
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }

@@ -88,6 +88,13 @@ pub fn clusterctl() -> Result<PathBuf, Error> {
     peers::binary("capi-1.10", "clusterctl")
 }
 
+/// clusterctl's inventory CRDs (`clusterctl.cluster.x-k8s.io_providers.yaml`; the other file
+/// there is a schema for metadata files, not a cluster CRD), for tests that run
+/// `clusterctl move`/`describe` against CRDs installed by hand.
+pub fn clusterctl_crd_dir() -> Result<PathBuf, Error> {
+    Ok(peers::config_dir("capi-1.10")?.join("cmd/clusterctl/config/crd/bases"))
+}
+
 /// The `talosctl` binary (built on first use). Give it temp `HOME`/`TALOSCONFIG` for
 /// commands that touch `~/.talos`; `talosctl validate` does not.
 pub fn talosctl() -> Result<PathBuf, Error> {

@@ -348,6 +348,26 @@ async fn cabpt_generates_bootstrap_data_that_talosctl_accepts() {
         !ok && out.contains("install disk"),
         "talosctl validate accepted a config without an install disk:\n{out}"
     );
+
+    // clusterctl of the same CAPI version accepts the management cluster and reads the tree.
+    let out = std::process::Command::new(capi::clusterctl().unwrap())
+        .args(["describe", "cluster", "c1", "-n", ns, "--kubeconfig"])
+        .arg(sidero_testenv::shared().unwrap().kubeconfig())
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "clusterctl describe failed:\n{text}");
+    assert!(
+        text.contains("Cluster/c1") && text.contains("MetalCluster/c1"),
+        "{text}"
+    );
 }
 
 fn talosctl_validate(config: &std::path::Path, home: &std::path::Path) -> (bool, String) {

@@ -30,7 +30,9 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 step "building Go peers (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/sidero-rs/go-peers)"
-for w in etcd-3.5 kube-1.33; do
+# CAPI core + clusterctl, the Talos bootstrap and control-plane providers, talosctl: the
+# Cluster API tests run them (about 25 min cold on 2 cores, nothing when cached).
+for w in etcd-3.5 kube-1.33 capi-1.10 cabpt-0.6 cacppt-0.5 talosctl-1.13; do
   s=$(date +%s)
   dir=$(tools/peers/build.sh "$w")
   echo "$w: $dir ($(( $(date +%s) - s ))s)"

@@ -3,6 +3,7 @@
 # keyed by everything that changes the binaries, and prints the folder holding them.
 # A second call with the same inputs builds nothing.
 #   tools/peers/build.sh kube-1.33   ->  /root/.cache/sidero-rs/go-peers/kube-1.33-<key>/bin
+# Manifests named by CONFIG in peer.env land beside it, in <key>/config/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 name=${1:?usage: build.sh <wrapper>}
@@ -27,6 +28,16 @@ for b in $BINS; do
   bin=${b%%=*}; pkg=${b#*=}
   echo "build.sh: building $bin ($pkg) for $name" >&2
   go build -p 2 -modcacherw -trimpath -buildvcs=false -ldflags "-s -w $LDFLAGS" -o "$tmp/bin/$bin" "$pkg" >&2
+done
+# Manifests the harness installs (CRDs, webhook configurations) come from the same module
+# versions as the binaries: CONFIG lists "module:folder" pairs, copied to <out>/config/<folder>.
+for c in ${CONFIG:-}; do
+  mod=${c%%:*}; sub=${c#*:}
+  mdir=$(go list -m -f '{{.Dir}}' "$mod")
+  [ -d "$mdir/$sub" ] || { echo "build.sh: $mod has no $sub" >&2; exit 1; }
+  mkdir -p "$tmp/config/$(dirname "$sub")"
+  cp -r "$mdir/$sub" "$tmp/config/$sub"
+  chmod -R u+w "$tmp/config/$sub"
 done
 echo "$(( $(date +%s) - start ))" > "$tmp/build-seconds"
 date -u +%FT%TZ > "$tmp/complete"

@@ -33,7 +33,7 @@ pub struct ControlPlane {
 
 /// Asks the kernel for a free loopback port. Another process may take it before we use it;
 /// [`ControlPlane::start`] retries the whole start when that happens.
-fn free_port() -> Result<u16, Error> {
+pub(crate) fn free_port() -> Result<u16, Error> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| Error::io("binding a free port", e))?;
     l.local_addr()
@@ -41,7 +41,7 @@ fn free_port() -> Result<u16, Error> {
         .map_err(|e| Error::io("reading a free port", e))
 }
 
-fn write(path: &Path, text: &str) -> Result<(), Error> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 

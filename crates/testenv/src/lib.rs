@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod capi;
 pub mod certs;
 pub mod controlplane;
 pub mod crds;

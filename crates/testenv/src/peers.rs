@@ -22,17 +22,44 @@ pub fn repo_root() -> PathBuf {
 /// `SIDERO_TEST_ASSETS`, when set, names a folder that already holds the binaries
 /// (as `KUBEBUILDER_ASSETS` does for envtest) and skips the build.
 pub fn binary(wrapper: &str, bin: &str) -> Result<PathBuf, Error> {
-    if let Some(dir) = std::env::var_os("SIDERO_TEST_ASSETS") {
-        let p = PathBuf::from(dir).join(bin);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(Error::Peer(format!(
-                "SIDERO_TEST_ASSETS is set but {} does not exist",
-                p.display()
-            )))
-        };
+    let p = match std::env::var_os("SIDERO_TEST_ASSETS") {
+        Some(dir) => PathBuf::from(dir).join(bin),
+        None => build(wrapper)?.join(bin),
+    };
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(Error::Peer(format!(
+            "{wrapper}: {} does not exist",
+            p.display()
+        )))
     }
+}
+
+/// The folder of manifests (CRDs, webhook configurations) that wrapper `wrapper` copies from
+/// its Go modules (`CONFIG` in its `peer.env`), laid out as in the module: e.g.
+/// `<dir>/config/crd/bases/`. With `SIDERO_TEST_ASSETS` set it is
+/// `$SIDERO_TEST_ASSETS/config/<wrapper>`.
+pub fn config_dir(wrapper: &str) -> Result<PathBuf, Error> {
+    let p = match std::env::var_os("SIDERO_TEST_ASSETS") {
+        Some(dir) => PathBuf::from(dir).join("config").join(wrapper),
+        None => build(wrapper)?
+            .parent()
+            .map(|d| d.join("config"))
+            .ok_or_else(|| Error::Peer(format!("{wrapper}: the cache folder has no parent")))?,
+    };
+    if p.is_dir() {
+        Ok(p)
+    } else {
+        Err(Error::Peer(format!(
+            "{wrapper}: {} does not exist",
+            p.display()
+        )))
+    }
+}
+
+/// Runs `tools/peers/build.sh <wrapper>` (a no-op when cached) and returns its `bin` folder.
+fn build(wrapper: &str) -> Result<PathBuf, Error> {
     let script = repo_root().join("tools/peers/build.sh");
     let out = Command::new("bash")
         .arg(&script)
@@ -47,14 +74,7 @@ pub fn binary(wrapper: &str, bin: &str) -> Result<PathBuf, Error> {
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let p = PathBuf::from(dir).join(bin);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(Error::Peer(format!(
-            "{wrapper} built, but {} is missing",
-            p.display()
-        )))
-    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    ))
 }

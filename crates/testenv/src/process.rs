@@ -91,6 +91,19 @@ impl Proc {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// Sends SIGTERM without waiting, so several peers can shut down at once before
+    /// [`Proc::stop`] waits for each.
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
+            signal(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Path of the log file (stdout and stderr).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; waits for the exit.
     pub fn stop(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {

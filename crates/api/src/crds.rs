@@ -12,6 +12,8 @@ pub const PROVIDER_LABELS: &[(&str, &str)] = &[
     ("cluster.x-k8s.io/v1alpha3", "v1alpha3"),
     ("cluster.x-k8s.io/v1alpha4", "v1alpha3"),
     ("cluster.x-k8s.io/v1beta1", "v1alpha3"),
+    // CAPI v1.11+ reads `status.initialization.provisioned` under this contract.
+    ("cluster.x-k8s.io/v1beta2", "v1alpha3"),
 ];
 
 /// Label that makes `clusterctl move` carry the objects of a CRD (on the metal.sidero.dev ones).

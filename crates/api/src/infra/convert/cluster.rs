@@ -61,9 +61,14 @@ impl TryFrom<old::MetalCluster> for hub::MetalCluster {
                 port: e.port as i32,
             })
             .unwrap_or_default();
-        let mut status = src
-            .status
-            .map(|s| hub::MetalClusterStatus { ready: s.ready });
+        let initialization = restored
+            .as_ref()
+            .and_then(|r| r.status.as_ref())
+            .and_then(|s| s.initialization.clone());
+        let mut status = src.status.map(|s| hub::MetalClusterStatus {
+            ready: s.ready,
+            initialization,
+        });
         // Down-conversion made up a status for the endpoint; drop it again if the hub had none
         // and the v1alpha2 client did not set anything in it.
         let hub_had_no_status = restored.as_ref().is_some_and(|r| r.status.is_none());

@@ -52,7 +52,11 @@ impl TryFrom<old::MetalMachine> for hub::MetalMachine {
             Some(r) => (r.spec.server_class_ref, r.status.unwrap_or_default()),
             None => (None, hub::MetalMachineStatus::default()),
         };
-        let (addresses, conditions) = (hub_status.addresses, hub_status.conditions);
+        let (addresses, conditions, initialization) = (
+            hub_status.addresses,
+            hub_status.conditions,
+            hub_status.initialization,
+        );
         let status = match src.status {
             Some(s) => Some(hub::MetalMachineStatus {
                 ready: s.ready,
@@ -60,11 +64,13 @@ impl TryFrom<old::MetalMachine> for hub::MetalMachine {
                 failure_reason: s.error_reason,
                 failure_message: s.error_message,
                 conditions,
+                initialization,
             }),
-            None if !addresses.is_empty() || !conditions.is_empty() => {
+            None if !addresses.is_empty() || !conditions.is_empty() || initialization.is_some() => {
                 Some(hub::MetalMachineStatus {
                     addresses,
                     conditions,
+                    initialization,
                     ..Default::default()
                 })
             }

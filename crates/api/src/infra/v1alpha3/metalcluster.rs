@@ -59,4 +59,7 @@ pub struct MetalClusterStatus {
     // Always serialized and required in the schema.
     #[serde(default)]
     pub ready: bool,
+    /// Initialization of the Cluster API v1beta2 contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialization: Option<super::Initialization>,
 }

@@ -64,6 +64,20 @@ pub struct MetalMachineStatus {
     /// Conditions defines current state of the MetalMachine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Initialization of the Cluster API v1beta2 contract (CAPI v1.11+ reads it; v1.10 reads
+    /// `ready`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialization: Option<Initialization>,
+}
+
+/// The Cluster API v1beta2 contract's initialization status of an infrastructure object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Initialization {
+    /// True once the infrastructure is provisioned (the machine bound to a server, the cluster
+    /// owned by a Cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned: Option<bool>,
 }
 
 /// MachineAddress contains information for the node's address.

@@ -8,7 +8,8 @@ mod serverbinding;
 pub use metalcluster::{ApiEndpoint, MetalCluster, MetalClusterSpec, MetalClusterStatus};
 pub use metalmachine::{
     ADDRESS_EXTERNAL_DNS, ADDRESS_EXTERNAL_IP, ADDRESS_HOSTNAME, ADDRESS_INTERNAL_DNS,
-    ADDRESS_INTERNAL_IP, MachineAddress, MetalMachine, MetalMachineSpec, MetalMachineStatus,
+    ADDRESS_INTERNAL_IP, Initialization, MachineAddress, MetalMachine, MetalMachineSpec,
+    MetalMachineStatus,
 };
 pub use metalmachinetemplate::{
     MetalMachineTemplate, MetalMachineTemplateResource, MetalMachineTemplateSpec,

@@ -72,7 +72,13 @@ fn metal_cluster_up_picks_the_endpoint() {
         };
         let got = hub::MetalCluster::try_from(src).unwrap();
         assert_eq!(got.spec.control_plane_endpoint, want);
-        assert_eq!(got.status, Some(hub::MetalClusterStatus { ready: true }));
+        assert_eq!(
+            got.status,
+            Some(hub::MetalClusterStatus {
+                ready: true,
+                initialization: None
+            })
+        );
         assert_eq!(got.metadata, meta(&[]));
     }
 }
@@ -140,7 +146,10 @@ fn metal_cluster_down() {
             spec: hub::MetalClusterSpec {
                 control_plane_endpoint: endpoint,
             },
-            status: ready.map(|ready| hub::MetalClusterStatus { ready }),
+            status: ready.map(|ready| hub::MetalClusterStatus {
+                ready,
+                initialization: None,
+            }),
         };
         let got = old::MetalCluster::try_from(src.clone()).unwrap();
         assert_eq!(got.spec.api_endpoints, want_spec);
@@ -178,6 +187,9 @@ fn full_hub_machine() -> hub::MetalMachine {
             failure_reason: Some("CreateError".into()),
             failure_message: Some("boom".into()),
             conditions,
+            initialization: Some(hub::Initialization {
+                provisioned: Some(true),
+            }),
         }),
     }
 }

@@ -108,15 +108,18 @@ fn machine_status() -> impl Strategy<Value = hub::MetalMachineStatus> {
         of(text()),
         of(text()),
         vec(condition(), 0..3),
+        of(of(any::<bool>())),
     )
         .prop_map(
-            |(ready, addresses, failure_reason, failure_message, conditions)| {
+            |(ready, addresses, failure_reason, failure_message, conditions, provisioned)| {
                 hub::MetalMachineStatus {
                     ready,
                     addresses,
                     failure_reason,
                     failure_message,
                     conditions,
+                    initialization: provisioned
+                        .map(|provisioned| hub::Initialization { provisioned }),
                 }
             },
         )
@@ -127,14 +130,17 @@ fn hub_cluster() -> impl Strategy<Value = hub::MetalCluster> {
         object_meta(),
         prop_oneof![Just(String::new()), text()],
         prop_oneof![Just(0), any::<i32>()],
-        of(any::<bool>()),
+        of((any::<bool>(), of(of(any::<bool>())))),
     )
-        .prop_map(|(metadata, host, port, ready)| hub::MetalCluster {
+        .prop_map(|(metadata, host, port, status)| hub::MetalCluster {
             metadata,
             spec: hub::MetalClusterSpec {
                 control_plane_endpoint: hub::ApiEndpoint { host, port },
             },
-            status: ready.map(|ready| hub::MetalClusterStatus { ready }),
+            status: status.map(|(ready, provisioned)| hub::MetalClusterStatus {
+                ready,
+                initialization: provisioned.map(|provisioned| hub::Initialization { provisioned }),
+            }),
         })
 }
 

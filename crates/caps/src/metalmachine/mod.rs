@@ -201,6 +201,16 @@ pub fn decide(s: &Snapshot<'_>) -> Action {
             },
         };
     };
+    // A second binding of ours (two reconciles raced; the loser's serverRef write was
+    // refused) is released before anything else.
+    if let Some(extra) = s
+        .own_bindings
+        .iter()
+        .filter_map(|b| b.metadata.name.clone())
+        .find(|n| *n != name)
+    {
+        return Action::DeleteBinding(extra);
+    }
     match s.ref_binding {
         Some(b) if is_own(b, mm) => Action::Sync {
             provider_id: format!("{PROVIDER_ID_PREFIX}{name}"),

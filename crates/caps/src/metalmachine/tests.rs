@@ -131,6 +131,19 @@ fn a_binding_of_ours_without_server_ref_is_adopted_not_doubled() {
 }
 
 #[test]
+fn an_extra_binding_of_ours_is_released_before_syncing() {
+    let m = mm(Some("s1"), true, false);
+    let kept = binding("s1", "m1", Some("uid-1"));
+    let extra = binding("s2", "m1", Some("uid-1"));
+    let mut s = snap(&m);
+    s.ref_binding = Some(&kept);
+    s.own_bindings = vec![&kept, &extra];
+    assert_eq!(decide(&s), Action::DeleteBinding("s2".into()));
+    s.own_bindings = vec![&kept];
+    assert!(matches!(decide(&s), Action::Sync { .. }));
+}
+
+#[test]
 fn bound_machine_syncs() {
     let m = mm(Some("s1"), true, false);
     let b = binding("s1", "m1", Some("uid-1"));

@@ -1,0 +1,71 @@
+//! MetalCluster controller (spec §3.4).
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use sidero_api::infra::v1alpha3::MetalCluster;
+use sidero_caps::METAL_CLUSTER_FINALIZER;
+use sidero_caps::metalcluster::{Action, decide};
+
+use super::{ReconcileError, requeue};
+
+/// Runs the controller until the process is asked to stop.
+pub async fn run(client: Client) {
+    Controller::new(
+        Api::<MetalCluster>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .shutdown_on_signal()
+    .run(
+        reconcile,
+        |_, e, _| {
+            tracing::warn!(error = %e, "metalcluster reconcile failed");
+            Requeue::requeue(requeue())
+        },
+        Arc::new(client),
+    )
+    .for_each(|_| async {})
+    .await;
+}
+
+async fn reconcile(mc: Arc<MetalCluster>, client: Arc<Client>) -> Result<Requeue, ReconcileError> {
+    let ns = mc.namespace().unwrap_or_default();
+    let api: Api<MetalCluster> = Api::namespaced((*client).clone(), &ns);
+    let owned = mc
+        .owner_references()
+        .iter()
+        .any(|o| o.kind == "Cluster" && o.api_version.starts_with("cluster.x-k8s.io/"));
+    let finalizers = mc.finalizers().to_vec();
+    let has = finalizers.iter().any(|f| f == METAL_CLUSTER_FINALIZER);
+    let ready = mc.status.as_ref().is_some_and(|s| s.ready);
+    let name = mc.name_any();
+    match decide(owned, mc.metadata.deletion_timestamp.is_some(), has, ready) {
+        Action::WaitForOwner => return Ok(Requeue::requeue(requeue())),
+        Action::Nothing => {}
+        Action::AddFinalizer | Action::RemoveFinalizer => {
+            let mut list: Vec<String> = finalizers
+                .into_iter()
+                .filter(|f| f != METAL_CLUSTER_FINALIZER)
+                .collect();
+            if !has {
+                list.push(METAL_CLUSTER_FINALIZER.into());
+            }
+            let patch =
+                json!({"metadata": {"finalizers": list, "resourceVersion": mc.resource_version()}});
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+        }
+        Action::MarkReady => {
+            let patch = json!({"status": {"ready": true, "initialization": {"provisioned": true}}});
+            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+            tracing::info!(metalcluster = %name, namespace = %ns, "metalcluster ready");
+        }
+    }
+    Ok(Requeue::await_change())
+}

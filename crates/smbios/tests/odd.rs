@@ -54,12 +54,22 @@ fn a_bad_checksum_is_reported_not_fatal() {
     assert_eq!(ep.version, V32);
 }
 
+/// One odd-table case: (name, table bytes, manufacturer, uuid present, structures, truncated).
+type Case = (
+    &'static str,
+    Vec<u8>,
+    Option<&'static str>,
+    bool,
+    usize,
+    bool,
+);
+
 /// Table cases: (name, table bytes, expected system manufacturer, expected uuid presence,
 /// structures walked, truncated).
 #[test]
 fn odd_tables() {
     let good = system_record();
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, bool, usize, bool)> = vec![
+    let cases: Vec<Case> = vec![
         ("empty table", vec![], None, false, 0, false),
         (
             "good",

@@ -148,7 +148,7 @@ fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 fn ipv4_list(b: &[u8]) -> Option<Vec<Ipv4Addr>> {
-    if b.is_empty() || b.len() % 4 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(4) {
         return None;
     }
     b.chunks_exact(4).map(ipv4).collect()

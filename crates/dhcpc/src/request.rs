@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use dhcproto::Encodable;
-use dhcproto::error::EncodeError;
+pub use dhcproto::error::EncodeError;
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, OptionCode};
 
 /// Options the agent asks for.

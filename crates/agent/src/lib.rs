@@ -5,7 +5,8 @@
 //! * [`early`]: mounts and folders a PID 1 needs; [`console`]: plain-word logging to the
 //!   console and `/dev/kmsg`;
 //! * [`cmdline`]: `sidero.mac` and `sidero.endpoint` from the kernel command line;
-//! * [`dhcp`] and [`netconf`]: DHCPv4 on the boot NIC and applying the lease over rtnetlink;
+//! * [`network`], with [`dhcp`] and [`netconf`]: DHCPv4 on the boot NIC and applying the
+//!   lease over rtnetlink;
 //! * [`disks`], [`nics`], [`hardware`], gathered by [`inventory`]: SMBIOS, sysfs, rtnetlink;
 //! * [`lifecycle`]: the Agent API conversation, with [`retry`], [`wipe`] (+ [`blkdev`]) and
 //!   [`bmc`];
@@ -22,6 +23,7 @@ pub mod hardware;
 pub mod inventory;
 pub mod lifecycle;
 pub mod netconf;
+pub mod network;
 pub mod nics;
 pub mod power;
 pub mod retry;

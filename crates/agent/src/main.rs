@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sidero_agent::lifecycle::{self, Options};
 use sidero_agent::retry::Retry;
-use sidero_agent::{cmdline, console, dhcp, early, inventory, netconf, power};
+use sidero_agent::{cmdline, console, early, inventory, network, power};
 
 fn main() {
     let problems = early::setup();
@@ -55,7 +55,7 @@ async fn run() -> anyhow::Result<()> {
     let text = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
     let args = cmdline::parse(&text)?;
     tracing::info!("boot NIC {}, Agent API at {}", args.mac, args.endpoint);
-    network_up(&args.mac).await?;
+    network::up(&args.mac, &network::NetOptions::pid1()).await?;
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", args.endpoint))
         .context("endpoint")?
@@ -77,51 +77,4 @@ async fn run() -> anyhow::Result<()> {
         outcome.bmc
     );
     Ok(())
-}
-
-/// Finds the boot NIC, sets it up and configures it by DHCP (retried for 5 minutes).
-async fn network_up(mac: &str) -> anyhow::Result<()> {
-    let handle = netconf::connect()?;
-    let (index, name) = netconf::wait_for_link(&handle, mac, Duration::from_secs(60)).await?;
-    tracing::info!("boot NIC is {name} (index {index}); setting it up");
-    netconf::link_up(&handle, index).await?;
-    let mac_bytes = parse_mac(mac).context("boot MAC")?;
-    let dhcp_retry = Retry {
-        total: Duration::from_secs(300),
-        per_call: Duration::from_secs(30),
-        first_wait: Duration::from_secs(10),
-        max_wait: Duration::from_secs(10),
-    };
-    let lease = dhcp_retry
-        .run("DHCP", || {
-            dhcp::acquire(&name, mac_bytes, Duration::from_secs(29))
-        })
-        .await?;
-    tracing::info!(
-        "DHCP lease: {}/{} routers {:?} dns {:?} mtu {:?} hostname {:?}",
-        lease.address,
-        lease.prefix,
-        lease.routers,
-        lease.dns,
-        lease.mtu,
-        lease.hostname
-    );
-    netconf::apply(&handle, index, &lease).await?;
-    if let Some(h) = &lease.hostname
-        && let Err(e) = rustix::system::sethostname(h.as_bytes())
-    {
-        tracing::warn!("setting hostname {h}: {e}");
-    }
-    if let Err(e) = std::fs::write("/etc/resolv.conf", netconf::resolv_conf(&lease)) {
-        tracing::warn!("writing /etc/resolv.conf: {e}");
-    }
-    Ok(())
-}
-
-fn parse_mac(mac: &str) -> Option<[u8; 6]> {
-    let v: Vec<u8> = mac
-        .split(':')
-        .map(|o| u8::from_str_radix(o, 16).ok())
-        .collect::<Option<_>>()?;
-    v.try_into().ok()
 }

@@ -9,7 +9,7 @@
 //!   lease over rtnetlink;
 //! * [`disks`], [`nics`], [`hardware`], gathered by [`inventory`]: SMBIOS, sysfs, rtnetlink;
 //! * [`lifecycle`]: the Agent API conversation, with [`retry`], [`wipe`] (+ [`blkdev`]) and
-//!   [`bmc`];
+//!   [`bmc`] (over [`ipmi`]);
 //! * [`power`]: the countdown and reboot every run ends with.
 
 pub mod blkdev;
@@ -21,6 +21,7 @@ pub mod disks;
 pub mod early;
 pub mod hardware;
 pub mod inventory;
+pub mod ipmi;
 pub mod lifecycle;
 pub mod netconf;
 pub mod network;

@@ -4,6 +4,7 @@
 //!
 //! * [`early`]: mounts and folders a PID 1 needs; [`console`]: plain-word logging to the
 //!   console and `/dev/kmsg`;
+//! * [`modules`]: drivers for the devices present (modprobe by modalias);
 //! * [`cmdline`]: `sidero.mac` and `sidero.endpoint` from the kernel command line;
 //! * [`network`], with [`dhcp`] and [`netconf`]: DHCPv4 on the boot NIC and applying the
 //!   lease over rtnetlink;
@@ -23,6 +24,7 @@ pub mod hardware;
 pub mod inventory;
 pub mod ipmi;
 pub mod lifecycle;
+pub mod modules;
 pub mod netconf;
 pub mod network;
 pub mod nics;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sidero_agent::lifecycle::{self, Options};
 use sidero_agent::retry::Retry;
-use sidero_agent::{cmdline, console, early, inventory, network, power};
+use sidero_agent::{cmdline, console, early, inventory, modules, network, power};
 
 fn main() {
     let problems = early::setup();
@@ -55,6 +55,7 @@ async fn run() -> anyhow::Result<()> {
     let text = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
     let args = cmdline::parse(&text)?;
     tracing::info!("boot NIC {}, Agent API at {}", args.mac, args.endpoint);
+    modules::coldplug(Path::new("/sys"));
     network::up(&args.mac, &network::NetOptions::pid1()).await?;
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", args.endpoint))

@@ -129,6 +129,11 @@ mod tests {
                 "a=\"b c\" sidero.mac=\"52:54:00:12:34:56\" sidero.endpoint=sidero.example:8081",
                 ok("52:54:00:12:34:56", "sidero.example:8081"),
             ),
+            (
+                // UEFI iPXE puts the image name first.
+                "vmlinuz init_on_alloc=1 sidero.mac=52:54:00:12:34:56 sidero.endpoint=10.214.0.2:8081",
+                ok("52:54:00:12:34:56", "10.214.0.2:8081"),
+            ),
             ("", Err(CmdlineError::NoMac)),
             ("sidero.mac sidero.endpoint=h:1", Err(CmdlineError::NoMac)),
             ("sidero.mac= sidero.endpoint=h:1", Err(CmdlineError::NoMac)),

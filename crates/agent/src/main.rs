@@ -55,6 +55,7 @@ async fn run() -> anyhow::Result<()> {
     let text = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
     let args = cmdline::parse(&text)?;
     tracing::info!("boot NIC {}, Agent API at {}", args.mac, args.endpoint);
+    modules::load_listed(Path::new("/"), Path::new("/etc/modules.order"));
     modules::coldplug(Path::new("/sys"));
     network::up(&args.mac, &network::NetOptions::pid1()).await?;
 

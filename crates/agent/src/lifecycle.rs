@@ -3,13 +3,14 @@
 //! root: the inventory comes in as values, disks are opened under an injected device folder.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sidero_proto::api;
 use sidero_proto::api::agent_client::AgentClient;
 use tonic::transport::Channel;
 
-use crate::bmc::{self, BmcError};
+use crate::bmc::{self, BmcError, Ipmi};
 use crate::disks::Disk;
 use crate::retry::{Retry, RetryError};
 use crate::wipe::{self, WipeMode};
@@ -27,15 +28,35 @@ pub struct Inventory {
     pub hostname: String,
 }
 
+/// Opens the transport to the local BMC.
+pub type BmcOpener = Arc<dyn Fn() -> Result<Box<dyn Ipmi + Send>, BmcError> + Send + Sync>;
+
+/// The BMC behind the Linux IPMI device at `device` (`/dev/ipmi0`).
+pub fn device_bmc(device: PathBuf) -> BmcOpener {
+    Arc::new(move || {
+        let d = bmc::DevIpmi::open(&device)?;
+        Ok(Box::new(d) as Box<dyn Ipmi + Send>)
+    })
+}
+
 /// Where the lifecycle finds devices, and its retry budget.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Folder holding the disks' device nodes (`/dev`; a temp folder of images in tests).
     pub dev_root: PathBuf,
-    /// The local IPMI device (`/dev/ipmi0`).
-    pub ipmi_device: PathBuf,
+    /// The local BMC ([`device_bmc`] of `/dev/ipmi0` on machines).
+    pub bmc: BmcOpener,
     /// Retry budget of every API call.
     pub retry: Retry,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("dev_root", &self.dev_root)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `CreateServer`'s answer asks of the agent.
@@ -296,23 +317,67 @@ async fn setup_bmc(
     uuid: &str,
     opts: &Options,
 ) -> Result<(), String> {
-    let device = opts.ipmi_device.clone();
-    let found = tokio::task::spawn_blocking(move || bmc::discover(&device))
-        .await
-        .map_err(|e| e.to_string())?;
-    let lan = match found {
-        Ok(lan) => lan,
-        Err(e @ BmcError::NotAvailable(_)) => return Err(e.to_string()),
-        Err(e) => return Err(format!("BMC discovery failed: {e}")),
-    };
+    let opener = opts.bmc.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut ipmi = opener()?;
+        let lan = bmc::discover(&mut *ipmi)?;
+        Ok::<_, BmcError>((lan, ipmi))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let (lan, mut ipmi) = found.map_err(|e| match e {
+        e @ BmcError::NotAvailable(_) => e.to_string(),
+        e => format!("BMC discovery failed: {e}"),
+    })?;
     tracing::info!("BMC found at {}:{}", lan.ip, lan.port);
+    update_bmc(
+        client,
+        uuid,
+        opts,
+        lan.ip.to_string(),
+        u32::from(lan.port),
+        "",
+        "",
+    )
+    .await?;
+
+    let password = bmc::generate_password().map_err(|e| format!("generating a password: {e}"))?;
+    let pass = password.clone();
+    let id = tokio::task::spawn_blocking(move || bmc::setup_user(&mut *ipmi, &pass))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("BMC user setup failed: {e}"))?;
+    tracing::info!("BMC user {} set up as user id {id}", bmc::SIDERO_USER);
+    update_bmc(
+        client,
+        uuid,
+        opts,
+        String::new(),
+        0,
+        bmc::SIDERO_USER,
+        &password,
+    )
+    .await?;
+    tracing::info!("BMC credentials reported");
+    Ok(())
+}
+
+async fn update_bmc(
+    client: &AgentClient<Channel>,
+    uuid: &str,
+    opts: &Options,
+    ip: String,
+    port: u32,
+    user: &str,
+    pass: &str,
+) -> Result<(), String> {
     let req = api::UpdateBmcInfoRequest {
         uuid: uuid.to_string(),
         bmc_info: Some(api::BmcInfo {
-            ip: lan.ip.to_string(),
-            port: u32::from(lan.port),
-            user: String::new(),
-            pass: String::new(),
+            ip,
+            port,
+            user: user.to_string(),
+            pass: pass.to_string(),
         }),
     };
     opts.retry
@@ -322,12 +387,8 @@ async fn setup_bmc(
             async move { c.update_bmc_info(r).await }
         })
         .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(
-        "BMC address reported; creating the sidero BMC user is not implemented, so the server's \
-         BMC credentials must be set by hand"
-    );
-    Ok(())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

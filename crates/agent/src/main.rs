@@ -68,7 +68,7 @@ async fn run() -> anyhow::Result<()> {
     let inventory = inventory::gather(Path::new("/sys")).await;
     let opts = Options {
         dev_root: PathBuf::from("/dev"),
-        ipmi_device: PathBuf::from("/dev/ipmi0"),
+        bmc: lifecycle::device_bmc(PathBuf::from("/dev/ipmi0")),
         retry: Retry::API,
     };
     let outcome = lifecycle::run(client, &inventory, &opts).await?;

@@ -104,7 +104,7 @@ fn machine(uuid: [u8; 16]) -> (tempfile::TempDir, tempfile::TempDir) {
 fn options(dev: &Path) -> Options {
     Options {
         dev_root: dev.to_path_buf(),
-        ipmi_device: dev.join("ipmi0"),
+        bmc: lifecycle::device_bmc(dev.join("ipmi0")),
         retry: Retry {
             total: Duration::from_secs(20),
             per_call: Duration::from_secs(10),

@@ -183,3 +183,100 @@ fn creates_then_reclaims_the_sidero_user() {
     assert!(ipmitool(sim.port, "sidero", &pass2, &["chassis", "power", "status"]).is_ok());
     assert!(ipmitool(sim.port, "sidero", &pass1, &["chassis", "power", "status"]).is_err());
 }
+
+/// The whole BMC step through the lifecycle against the real manager's Agent API: the Server
+/// ends with the BMC endpoint and a credentials Secret whose password logs in to the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_reports_the_bmc_to_the_manager() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Api;
+    use sidero_agent::lifecycle::{self, Inventory, Options};
+    use sidero_agent::retry::Retry;
+    use sidero_controller_manager::agent::{self as agent_api, AgentConfig};
+    use sidero_controller_manager::http::{combined, serve};
+    use sidero_proto::api;
+    use std::sync::Arc;
+
+    let sim = start_sim();
+    ipmitool(
+        sim.port,
+        ADMIN,
+        ADMIN_PASS,
+        &["lan", "set", "1", "ipaddr", "127.0.0.2"],
+    )
+    .unwrap();
+
+    let kube = sidero_testenv::shared().unwrap().client().await.unwrap();
+    let config = AgentConfig {
+        auto_accept_servers: true,
+        insecure_wipe: true,
+        auto_bmc_setup: true,
+        server_reboot_timeout: Duration::from_secs(30),
+    };
+    let app = combined(axum::Router::new(), agent_api::routes(kube.clone(), config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app, std::future::pending()));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+
+    let uuid = "4c4c4544-0038-5210-804b-b4c04f4e31b1";
+    let inv = Inventory {
+        hardware: api::HardwareInformation {
+            system: Some(api::SystemInformation {
+                uuid: uuid.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let port = sim.port;
+    let dev = tempfile::tempdir().unwrap();
+    let opts = Options {
+        dev_root: dev.path().to_path_buf(),
+        bmc: Arc::new(move || Ok(Box::new(Lanplus(port)) as Box<dyn Ipmi + Send>)),
+        retry: Retry {
+            total: Duration::from_secs(20),
+            per_call: Duration::from_secs(10),
+            first_wait: Duration::from_millis(200),
+            max_wait: Duration::from_secs(2),
+        },
+    };
+    let out = lifecycle::run(
+        sidero_proto::api::agent_client::AgentClient::new(channel),
+        &inv,
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert!(out.plan.setup_bmc);
+    assert_eq!(out.bmc, Some(Ok(())));
+
+    let server = Api::<sidero_api::metal::v1alpha2::Server>::all(kube.clone())
+        .get(uuid)
+        .await
+        .unwrap();
+    let bmc = serde_json::to_value(server.spec.bmc.unwrap()).unwrap();
+    assert_eq!(bmc["endpoint"], "127.0.0.2");
+    assert_eq!(bmc["port"], 623);
+    assert_eq!(
+        bmc["userFrom"]["secretKeyRef"]["name"],
+        format!("{uuid}-bmc")
+    );
+    let secret = Api::<Secret>::namespaced(kube, "default")
+        .get(&format!("{uuid}-bmc"))
+        .await
+        .unwrap();
+    let data = secret.data.unwrap();
+    let user = String::from_utf8(data["user"].0.clone()).unwrap();
+    let pass = String::from_utf8(data["pass"].0.clone()).unwrap();
+    assert_eq!(user, "sidero");
+    assert_eq!(pass.len(), 16);
+    let login = ipmitool(sim.port, &user, &pass, &["chassis", "power", "status"]);
+    assert!(
+        login.is_ok(),
+        "the reported credentials do not log in: {login:?}"
+    );
+}

@@ -249,8 +249,8 @@ async fn wipe_with_heartbeats(
     Ok(wiped)
 }
 
-/// Sends a heartbeat now and then every `every`; failures are logged only.
-async fn heartbeats(client: AgentClient<Channel>, uuid: String, every: Duration) {
+/// Sends a heartbeat now and then every `every`, until aborted; failures are logged only.
+pub async fn heartbeats(client: AgentClient<Channel>, uuid: String, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;

@@ -288,3 +288,42 @@ async fn no_uuid_no_registration() {
         .unwrap_err();
     assert!(matches!(err, lifecycle::LifecycleError::NoUuid), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_mark_the_wipe_in_progress() {
+    let (agent, kube) = start(config(false, false)).await;
+    let (bytes, uuid) = uuid_bytes(0xa5);
+    let (sys, dev) = machine(bytes);
+    let inv = inventory::gather(sys.path()).await;
+    lifecycle::run(agent.clone(), &inv, &options(dev.path()))
+        .await
+        .unwrap();
+    let beat = tokio::spawn(lifecycle::heartbeats(
+        agent,
+        uuid.clone(),
+        Duration::from_secs(1),
+    ));
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let s = server(&kube, &uuid).await;
+        if let Some(c) = s["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "PowerCycle"))
+        {
+            assert_eq!(c["status"], json!("False"));
+            assert_eq!(c["reason"], json!("InProgress"));
+            assert_eq!(c["message"], json!("Server wipe in progress."));
+            let t = c["lastTransitionTime"].clone();
+            if !seen.contains(&t) {
+                seen.push(t);
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "heartbeats did not refresh the condition: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    beat.abort();
+}

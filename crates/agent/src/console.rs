@@ -1,11 +1,13 @@
-//! Logging in plain words to the console (stderr) and, when it can be opened, to `/dev/kmsg`
-//! with the `[sidero]` prefix, so the lines also reach the kernel log and any log receiver.
+//! Logging in plain words to `/dev/kmsg` with the `[sidero]` prefix: the kernel prints the lines
+//! on every `console=` (serial and VGA) and keeps them in its log. Where `/dev/kmsg` cannot be
+//! opened (not PID 1, or no devtmpfs) lines go to stderr instead. Writing to both would print
+//! every line twice on the console PID 1's stderr is attached to.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-/// A writer that copies each log line to stderr and to `/dev/kmsg`.
+/// A writer that sends each log line to `/dev/kmsg`, or to stderr without it.
 #[derive(Clone)]
 pub struct Console {
     kmsg: Option<Arc<Mutex<File>>>,
@@ -25,14 +27,17 @@ impl Console {
 
 impl Write for Console {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(buf);
-        if let Some(k) = &self.kmsg
-            && let Ok(mut f) = k.lock()
-        {
-            // One write per record: kmsg takes each write as one message.
-            let mut line = b"[sidero] ".to_vec();
-            line.extend_from_slice(buf);
-            let _ = f.write_all(&line);
+        let sent = match &self.kmsg {
+            Some(k) => k.lock().is_ok_and(|mut f| {
+                // One write per record: kmsg takes each write as one message.
+                let mut line = b"[sidero] ".to_vec();
+                line.extend_from_slice(buf);
+                f.write_all(&line).is_ok()
+            }),
+            None => false,
+        };
+        if !sent {
+            let _ = std::io::stderr().write_all(buf);
         }
         Ok(buf.len())
     }

@@ -13,7 +13,8 @@ const SIZE: usize = 16 * MIB as usize;
 
 struct Loop {
     dev: PathBuf,
-    img: tempfile::NamedTempFile,
+    /// Kept so the image outlives the loop device.
+    _img: tempfile::NamedTempFile,
 }
 
 impl Loop {
@@ -32,7 +33,7 @@ impl Loop {
             String::from_utf8_lossy(&out.stderr)
         );
         let dev = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        Loop { dev, img }
+        Loop { dev, _img: img }
     }
 
     /// The image's bytes as the device shows them (read through the device, so the page cache

@@ -10,6 +10,15 @@ use sidero_agent::retry::Retry;
 use sidero_agent::{cmdline, console, early, inventory, modules, network, power};
 
 fn main() {
+    // Everything below mounts over /dev, /proc, … and ends in reboot(2): never on a host.
+    if std::process::id() != 1 {
+        eprintln!(
+            "sidero-agent runs only as PID 1 (/init) of the discovery initramfs; it mounts \
+             file systems and reboots the machine. Refusing to run as PID {}.",
+            std::process::id()
+        );
+        std::process::exit(2);
+    }
     let problems = early::setup();
     set_path();
     console::init();

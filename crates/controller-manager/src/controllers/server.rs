@@ -228,14 +228,47 @@ async fn patch_server(
         .await?;
     }
     if server.status.as_ref() != Some(status) {
+        let patch = status_delta(server.status.as_ref(), status);
         api.patch_status(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
+            &Patch::Merge(json!({"status": patch})),
         )
         .await?;
     }
     Ok(())
+}
+
+/// The status fields that differ from what this reconcile read (removed ones as `null`).
+/// Writing only those keeps a concurrent write of another field — the Agent API marking the
+/// server wiped while this reconcile still saw it unaccepted — from being undone.
+fn status_delta(
+    before: Option<&sidero_api::metal::v1alpha2::ServerStatus>,
+    after: &sidero_api::metal::v1alpha2::ServerStatus,
+) -> serde_json::Value {
+    let to_map = |v: serde_json::Value| match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let old = to_map(
+        before
+            .map(serde_json::to_value)
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+    );
+    let new = to_map(serde_json::to_value(after).unwrap_or_default());
+    let mut delta = serde_json::Map::new();
+    for (k, v) in &new {
+        if old.get(k) != Some(v) {
+            delta.insert(k.clone(), v.clone());
+        }
+    }
+    for k in old.keys() {
+        if !new.contains_key(k) {
+            delta.insert(k.clone(), serde_json::Value::Null);
+        }
+    }
+    serde_json::Value::Object(delta)
 }
 
 async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -285,4 +318,35 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
     }
     patch_server(&ctx, &server, &decision, &decision.status_after_success()).await?;
     Ok(to_action(decision.requeue))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::status_delta;
+    use serde_json::json;
+    use sidero_api::metal::v1alpha2::ServerStatus;
+
+    fn status(v: serde_json::Value) -> ServerStatus {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn only_changed_fields_are_written() {
+        let before =
+            status(json!({"ready": false, "inUse": false, "isClean": false, "power": "on"}));
+        let after =
+            status(json!({"ready": false, "inUse": false, "isClean": false, "power": "off"}));
+        // isClean is not written: a concurrent MarkServerAsWiped survives.
+        assert_eq!(status_delta(Some(&before), &after), json!({"power": "off"}));
+        let after = status(json!({"ready": true, "inUse": true, "isClean": false}));
+        assert_eq!(
+            status_delta(Some(&before), &after),
+            json!({"ready": true, "inUse": true, "power": null})
+        );
+        assert_eq!(
+            status_delta(None, &after),
+            json!({"ready": true, "inUse": true, "isClean": false})
+        );
+    }
 }

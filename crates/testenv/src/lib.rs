@@ -12,8 +12,10 @@
 pub mod certs;
 pub mod controlplane;
 pub mod crds;
+pub mod netns;
 pub mod peers;
 pub mod process;
+pub mod talos_sim;
 
 use std::sync::OnceLock;
 

@@ -16,8 +16,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
-use membership::Membership;
 use kube::{Api, Client, Resource, ResourceExt};
+use membership::Membership;
 use serde_json::json;
 use sidero_api::metal::v1alpha2::{Server, ServerClass, ServerClassSpec};
 use sidero_serverclass::status_for;
@@ -93,9 +93,7 @@ pub async fn run(client: Client) {
 /// Turns Server watch events (already applied to the reflector) into reconcile requests for
 /// the classes whose membership they can change.
 fn class_triggers(
-    events: impl futures::Stream<Item = Result<watcher::Event<Server>, watcher::Error>>
-    + Send
-    + 'static,
+    events: impl futures::Stream<Item = Result<watcher::Event<Server>, watcher::Error>> + Send + 'static,
     classes: Store<ServerClass>,
 ) -> impl futures::Stream<Item = ObjectRef<ServerClass>> + Send + 'static {
     let mut membership = Membership::default();

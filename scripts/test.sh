@@ -16,7 +16,7 @@ cargo --version
 # Debian packages the tests use (real peers: BMC simulator, TFTP clients, …). Installed only
 # when missing, so a warm run costs nothing.
 pkgs=()
-for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe; do
+for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe wireguard-go wireguard-tools; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then

@@ -5,7 +5,7 @@
 //!   `srv`, with the kernel-log receiver and the events sink bound to its tunnel address; the
 //!   ServerBinding watch drives its peers and the annotation cache;
 //! * the Talos node simulator reads its kernel arguments, calls Provision on the combined
-//!   listener (127.0.0.1), brings up userspace WireGuard in namespace `node`, completes the
+//!   listener (over the veth), brings up userspace WireGuard in namespace `node`, completes the
 //!   handshake, streams 10,000 kernel-log lines and an install's events through the tunnel;
 //! * the lines arrive annotated and in order, and the events set the ServerBinding's
 //!   conditions and addresses.
@@ -61,7 +61,8 @@ async fn start_sidero(client: &Client, srv: &Netns, ifname: &str) -> Sidero {
     let side = server_side(&id, "10.213.0.1:51821".parse().unwrap()).unwrap();
 
     let routes = tonic::service::Routes::new(ProvisionApi::new(client.clone(), side).into_server());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // The combined listener on Sidero's LAN address, as nodes reach it.
+    let listener = listen_in(srv.name(), "10.213.0.1:0".parse().unwrap()).unwrap();
     let api = listener.local_addr().unwrap();
     tokio::spawn(sidero_controller_manager::http::serve(
         listener,
@@ -284,12 +285,28 @@ async fn talos_node_joins_streams_logs_and_reports_events() {
     drop(sidero);
 }
 
-struct Killed(Child);
+/// wireguard-go, stopped on drop: SIGTERM first so it removes its control socket
+/// (`/var/run/wireguard/<ifname>.sock`), SIGKILL if it lingers.
+struct WireguardGo {
+    child: Child,
+    socket: String,
+}
 
-impl Drop for Killed {
+impl Drop for WireguardGo {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
@@ -333,15 +350,16 @@ async fn wireguard_go_peer_handshakes_with_our_endpoint() {
 
     // wireguard-go in the peer namespace, configured with wg.
     let ifname = format!("wgo{t}");
-    let _wg = Killed(
-        peer_ns
+    let _wg = WireguardGo {
+        child: peer_ns
             .command("wireguard-go")
             .args(["-f", &ifname])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("wireguard-go is installed by scripts/test.sh"),
-    );
+        socket: format!("/var/run/wireguard/{ifname}.sock"),
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while peer_ns.ip(&["link", "show", &ifname]).is_err() {
         assert!(

@@ -83,9 +83,9 @@ pub struct TalosNode {
 }
 
 impl TalosNode {
-    /// Provisions `uuid` through `args.api` (from the caller's namespace, as a node reaches
-    /// Sidero over its LAN), then creates WireGuard interface `ifname` inside namespace `netns`
-    /// with Sidero as its only peer (keepalive 1 s, so the handshake happens at once).
+    /// Provisions `uuid` through `args.api` (dialled from inside namespace `netns`, as a node
+    /// reaches Sidero over its LAN), then creates WireGuard interface `ifname` there with
+    /// Sidero as its only peer (keepalive 1 s, so the handshake happens at once).
     pub async fn join(
         args: KernelArgs,
         uuid: &str,
@@ -96,9 +96,14 @@ impl TalosNode {
             sidero_siderolink::generate_key().map_err(|e| sim_err("key")(e.to_string()))?;
         let public_key = sidero_siderolink::key::public_key(&private_key)
             .map_err(|e| sim_err("key")(e.to_string()))?;
-        let mut client = ProvisionServiceClient::connect(format!("http://{}", args.api))
+        let api: SocketAddr = args
+            .api
+            .parse()
+            .map_err(|e: std::net::AddrParseError| sim_err("siderolink.api")(e.to_string()))?;
+        let channel = channel_in(netns, api)
             .await
             .map_err(|e| sim_err("connecting to siderolink.api")(e.to_string()))?;
+        let mut client = ProvisionServiceClient::new(channel);
         let resp = client
             .provision(ProvisionRequest {
                 node_uuid: uuid.to_string(),
@@ -178,18 +183,7 @@ impl TalosNode {
 
     /// Publishes `events` in order to the events sink over the tunnel.
     pub async fn publish(&self, events: Vec<Any>) -> Result<(), Error> {
-        let ns = self.netns.clone();
-        let addr = self.args.events_sink;
-        let channel = tonic::transport::Endpoint::from_static("http://talos-events-sink")
-            .connect_timeout(Duration::from_secs(10))
-            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-                let ns = ns.clone();
-                async move {
-                    connect_in(&ns, addr, Duration::from_secs(10))
-                        .await
-                        .map(hyper_util::rt::TokioIo::new)
-                }
-            }))
+        let channel = channel_in(&self.netns, self.args.events_sink)
             .await
             .map_err(|e| sim_err("connecting to talos.events.sink")(e.to_string()))?;
         let mut client = EventSinkServiceClient::new(channel);
@@ -205,6 +199,25 @@ impl TalosNode {
         }
         Ok(())
     }
+}
+
+/// An insecure gRPC channel to `addr` whose connections are made inside namespace `netns`.
+async fn channel_in(
+    netns: &str,
+    addr: SocketAddr,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let ns = netns.to_string();
+    tonic::transport::Endpoint::from_static("http://siderolink.test")
+        .connect_timeout(Duration::from_secs(10))
+        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+            let ns = ns.clone();
+            async move {
+                connect_in(&ns, addr, Duration::from_secs(10))
+                    .await
+                    .map(hyper_util::rt::TokioIo::new)
+            }
+        }))
+        .await
 }
 
 /// A Talos kmsg JSON line (the fields Talos sends for `talos.logging.kernel`).

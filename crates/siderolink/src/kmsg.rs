@@ -43,13 +43,28 @@ impl std::fmt::Display for Garbage {
 }
 
 /// Incremental decoder of one connection's stream.
+///
+/// Linear in the input: a small scanner follows strings and nesting over the new bytes only,
+/// and a record is parsed once, when its closing brace arrives. (Re-parsing a growing buffer
+/// would let a slow sender make each record cost quadratic time.)
 #[derive(Debug)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Bytes of `buf` already scanned.
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// Syntax checks made at newlines inside the current record.
+    line_checks: usize,
     /// Skipping the rest of a bad line: drop bytes up to the next newline.
     skipping: bool,
     max_record: usize,
 }
+
+/// Newlines inside one record at which the prefix is checked for a syntax error (a cut line),
+/// bounding the work per record.
+const MAX_LINE_CHECKS: usize = 32;
 
 impl Default for Decoder {
     fn default() -> Decoder {
@@ -57,11 +72,26 @@ impl Default for Decoder {
     }
 }
 
+/// What the scanner found in the buffer.
+enum Scan {
+    /// A complete value ends at this offset.
+    Complete(usize),
+    /// More bytes are needed.
+    Incomplete,
+    /// The record is garbage.
+    Bad(Garbage),
+}
+
 impl Decoder {
     /// A decoder refusing records longer than `max_record` bytes.
     pub fn new(max_record: usize) -> Decoder {
         Decoder {
             buf: Vec::new(),
+            scanned: 0,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            line_checks: 0,
             skipping: false,
             max_record: max_record.max(1),
         }
@@ -90,7 +120,7 @@ impl Decoder {
                 }
                 continue;
             }
-            // Take input up to the limit, so the buffer never exceeds max_record + 1 line end.
+            // Take input up to the limit, so the buffer never exceeds max_record + 1.
             let room = self.max_record + 1 - self.buf.len().min(self.max_record);
             let n = room.min(bytes.len());
             self.buf.extend_from_slice(&bytes[..n]);
@@ -106,46 +136,100 @@ impl Decoder {
     /// The stream ended: reports a record left incomplete.
     pub fn finish(&mut self, out: &mut impl FnMut(Result<Record, Garbage>)) {
         self.drain(out);
-        let rest = self.buf.iter().filter(|b| !b.is_ascii_whitespace()).count();
-        if rest > 0 && !self.skipping {
+        if !self.skipping && self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
             out(Err(Garbage::Truncated(self.buf.len())));
         }
+        self.reset_scan();
         self.buf.clear();
         self.skipping = false;
     }
 
-    /// Emits every complete value at the front of the buffer.
-    fn drain(&mut self, out: &mut impl FnMut(Result<Record, Garbage>)) {
-        loop {
-            let start = self
-                .buf
-                .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .unwrap_or(self.buf.len());
-            self.buf.drain(..start);
-            if self.buf.is_empty() {
-                return;
+    fn reset_scan(&mut self) {
+        self.scanned = 0;
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.line_checks = 0;
+    }
+
+    /// Scans the unscanned bytes for the end of the record at the buffer start (which begins
+    /// with a non-whitespace byte).
+    fn scan(&mut self) -> Scan {
+        if self.scanned == 0 {
+            if self.buf.first() != Some(&b'{') {
+                return Scan::Bad(Garbage::NotAnObject);
             }
-            let mut stream = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
-            match stream.next() {
-                None => return,
-                Some(Ok(value)) => {
-                    let end = stream.byte_offset();
-                    // A bare number at the buffer end may continue in the next chunk.
-                    if end == self.buf.len()
-                        && !matches!(value, Value::Object(_) | Value::Array(_) | Value::String(_))
-                    {
-                        return;
+            self.depth = 1;
+            self.scanned = 1;
+        }
+        while self.scanned < self.buf.len() {
+            let b = self.buf[self.scanned];
+            self.scanned += 1;
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    // JSON strings hold no raw control characters: a newline here means the
+                    // line was cut.
+                    b'\n' => {
+                        return Scan::Bad(Garbage::Syntax("newline inside a string".into()));
                     }
-                    self.buf.drain(..end);
-                    match value {
-                        Value::Object(map) => out(Ok(map)),
-                        _ => out(Err(Garbage::NotAnObject)),
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'\n' if self.line_checks < MAX_LINE_CHECKS => {
+                    // A record cut short is followed by the next line: catch it here rather
+                    // than swallowing the following records.
+                    self.line_checks += 1;
+                    if let Err(e) = serde_json::from_slice::<Value>(&self.buf[..self.scanned])
+                        && !e.is_eof()
+                    {
+                        return Scan::Bad(Garbage::Syntax(e.to_string()));
                     }
                 }
-                Some(Err(e)) if e.is_eof() => return,
-                Some(Err(e)) => {
-                    out(Err(Garbage::Syntax(e.to_string())));
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Scan::Complete(self.scanned);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Scan::Incomplete
+    }
+
+    /// Emits every complete record at the front of the buffer.
+    fn drain(&mut self, out: &mut impl FnMut(Result<Record, Garbage>)) {
+        loop {
+            if self.scanned == 0 {
+                let start = self
+                    .buf
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(self.buf.len());
+                self.buf.drain(..start);
+                if self.buf.is_empty() {
+                    return;
+                }
+            }
+            match self.scan() {
+                Scan::Incomplete => return,
+                Scan::Complete(end) => {
+                    match serde_json::from_slice::<Record>(&self.buf[..end]) {
+                        Ok(record) => out(Ok(record)),
+                        Err(e) => out(Err(Garbage::Syntax(e.to_string()))),
+                    }
+                    self.buf.drain(..end);
+                    self.reset_scan();
+                }
+                Scan::Bad(g) => {
+                    out(Err(g));
                     self.skip_line();
                 }
             }
@@ -155,6 +239,7 @@ impl Decoder {
     /// Drops the buffer up to and including its first newline; without one, drops it all
     /// and keeps skipping input until a newline arrives.
     fn skip_line(&mut self) {
+        self.reset_scan();
         match self.buf.iter().position(|&b| b == b'\n') {
             Some(i) => {
                 self.buf.drain(..=i);
@@ -250,11 +335,18 @@ mod tests {
             // A truncated line costs one record; the next line decodes.
             (&[b"{\"msg\":\"a\n{\"msg\":\"b\"}\n"], &["!syntax", "b"]),
             (&[b"{\"msg\": tru\n{\"msg\":\"b\"}\n"], &["!syntax", "b"]),
-            (&[b"garbage\n{\"msg\":\"b\"}\n"], &["!syntax", "b"]),
+            (&[b"garbage\n{\"msg\":\"b\"}\n"], &["!notobject", "b"]),
+            // Anything but an object costs its line.
             (
                 &[b"[1,2]\n42 \"s\"\n{\"msg\":\"b\"}\n"],
-                &["!notobject", "!notobject", "!notobject", "b"],
+                &["!notobject", "!notobject", "b"],
             ),
+            // Braces inside strings do not end a record; escaped quotes do not end a string.
+            (&[b"{\"msg\":\"}{\\\"}\"}\n"], &["}{\"}"]),
+            // Balanced but invalid: one record lost, the next decodes.
+            (&[b"{\"msg\" \"a\"}{\"msg\":\"b\"}"], &["!syntax", "b"]),
+            // Objects may span lines (any whitespace separates, as upstream).
+            (&[b"{\n  \"msg\": \"a\"\n}\n{\"msg\":\"b\"}"], &["a", "b"]),
             // Ends inside a record.
             (&[b"{\"msg\":\"a\"}\n{\"msg\":"], &["a", "!truncated"]),
             (&[b"   \n\n"], &[]),

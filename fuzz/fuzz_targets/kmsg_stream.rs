@@ -1,6 +1,6 @@
 //! Fuzzes the kernel-log stream decoder with untrusted bytes split into arbitrary chunks: no
-//! panic, the buffer stays within the record limit, and every record renders to a `serverlogs`
-//! line that parses back to a JSON object.
+//! panic, the buffer stays within the record limit, every record renders to a `serverlogs`
+//! line that parses back to a JSON object, and the result does not depend on the chunking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         server_uuid: "u".into(),
         ..Default::default()
     };
+    let mut chunked = Vec::new();
     let mut check = |r: Result<_, _>| {
+        chunked.push(format!("{r:?}"));
         if let Ok(record) = r {
             let line = annotate(record, Some(&annotation));
             assert!(!line.contains('\n'));
@@ -32,4 +34,9 @@ fuzz_target!(|data: &[u8]| {
     }
     decoder.finish(&mut check);
     assert_eq!(decoder.buffered(), 0);
+    let mut whole = Vec::new();
+    let mut d = Decoder::new(max);
+    d.push(rest, &mut |r| whole.push(format!("{r:?}")));
+    d.finish(&mut |r| whole.push(format!("{r:?}")));
+    assert_eq!(chunked, whole);
 });

@@ -375,6 +375,21 @@ mod tests {
         assert!(n >= 1);
     }
 
+    proptest::proptest! {
+        /// The records found do not depend on how TCP splits the stream.
+        #[test]
+        fn chunking_does_not_change_the_result(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"{}[]\"\\:, \n\tab1".to_vec()), 0..400),
+            cut in 1usize..40,
+            max in 8usize..200,
+        ) {
+            let whole = decode_chunks(max, &[&input]);
+            let pieces: Vec<&[u8]> = input.chunks(cut).collect();
+            proptest::prop_assert_eq!(decode_chunks(max, &pieces), whole);
+        }
+    }
+
     #[test]
     fn annotated_lines_have_sorted_keys() {
         let mut d = Decoder::default();

@@ -236,6 +236,17 @@ fn to_defguard(p: &PeerConfig) -> Result<defguard_wireguard_rs::peer::Peer, WgEr
     Ok(peer)
 }
 
+fn from_defguard(p: &defguard_wireguard_rs::peer::Peer) -> (String, PeerConfig) {
+    let key = p.public_key.to_string();
+    let peer = PeerConfig {
+        public_key: key.clone(),
+        allowed_ips: p.allowed_ips.iter().map(|a| (a.address, a.cidr)).collect(),
+        endpoint: p.endpoint,
+        keepalive: p.persistent_keepalive_interval.filter(|k| *k > 0),
+    };
+    (key, peer)
+}
+
 impl Device {
     /// Creates and configures the interface (address, key, port; no peers), trying kernel
     /// WireGuard first in [`Mode::Auto`].
@@ -277,12 +288,18 @@ impl Device {
         };
         api.configure_interface(&iface)
             .map_err(dev_err("configure interface"))?;
-        tracing::info!(interface = %config.name, ?backend, address = %config.address.0, port = config.listen_port, "WireGuard device up");
+        // A kernel link survives a restart with its old peers: start from what the device
+        // has, so the first update removes peers that are no longer wanted.
+        let existing: BTreeMap<String, PeerConfig> = api
+            .read_interface_data()
+            .map(|host| host.peers.values().map(from_defguard).collect())
+            .unwrap_or_default();
+        tracing::info!(interface = %config.name, ?backend, address = %config.address.0, port = config.listen_port, existing_peers = existing.len(), "WireGuard device up");
         Ok(Device {
             name: config.name,
             backend,
             api: Arc::new(Mutex::new(api)),
-            peers: tokio::sync::Mutex::default(),
+            peers: tokio::sync::Mutex::new(existing),
         })
     }
 

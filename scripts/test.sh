@@ -18,9 +18,9 @@ cargo --version
 pkgs=()
 # qemu-system-x86, ovmf, ipxe-qemu: the QEMU network boot test (SeaBIOS + the NIC's iPXE ROM,
 # OVMF); cpio, kmod, xz-utils: tools/initramfs/build.sh (it downloads the kernel and
-# busybox-static .debs itself).
+# busybox-static .debs itself); wireguard-go, wireguard-tools: the SideroLink interop peer.
 for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe \
-  qemu-system-x86 ovmf ipxe-qemu cpio kmod xz-utils; do
+  qemu-system-x86 ovmf ipxe-qemu cpio kmod xz-utils wireguard-go wireguard-tools; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then

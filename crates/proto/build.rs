@@ -7,8 +7,14 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-/// One entry per proto package; each becomes one Rust module of the same name.
-const PROTOS: &[&str] = &["proto/api.proto"];
+/// One entry per proto file; each package becomes one Rust module of the same name.
+const PROTOS: &[&str] = &[
+    "proto/api.proto",
+    "proto/siderolink/provision.proto",
+    "proto/events/events.proto",
+    "proto/common/common.proto",
+    "proto/machine/machine.proto",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed=proto");
@@ -23,6 +29,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         // BMCInfo carries a password: its Debug is written by hand and redacts it.
         .skip_debug([".api.BMCInfo"])
-        .compile_fds(fds)?;
+        // Talos events arrive packed in `Any`: generated `prost::Name` impls give their type URLs.
+        .compile_fds_with_config(fds, {
+            let mut config = prost_build::Config::new();
+            config
+                .enable_type_names()
+                .type_name_domain(["."], "type.googleapis.com");
+            config
+        })?;
     Ok(())
 }

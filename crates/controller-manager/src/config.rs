@@ -126,6 +126,38 @@ pub struct Flags {
         default_value = "https://github.com/siderolabs/talos/releases/download"
     )]
     pub talos_assets_base: String,
+    /// Address nodes reach the SideroLink WireGuard endpoint at (an IP or a hostname, resolved
+    /// to its first address); `-` or empty means `--api-endpoint`.
+    #[arg(long, default_value = "")]
+    pub wireguard_endpoint: String,
+    /// UDP port of the SideroLink WireGuard endpoint (advertised and listened on).
+    #[arg(long, default_value_t = 51821)]
+    pub wireguard_port: u16,
+    /// Run the SideroLink WireGuard endpoint, kernel-log receiver and events sink in this
+    /// process (upstream runs them as the `siderolink`, `serverlogs` and `serverevents`
+    /// containers). The Provision API is served either way.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub siderolink: bool,
+    /// Name of the SideroLink WireGuard interface.
+    #[arg(long, default_value = "siderolink")]
+    pub wireguard_interface: String,
+    /// WireGuard implementation: `auto` (kernel, else userspace over TUN), `kernel` or
+    /// `userspace`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "kernel", "userspace"])]
+    pub wireguard_mode: String,
+    /// Kernel-log receiver listen address; empty means `[<SideroLink server address>]:4001`.
+    #[arg(long, default_value = "")]
+    pub log_receiver_addr: String,
+    /// Events sink listen address; empty means `[<SideroLink server address>]:4002`.
+    #[arg(long, default_value = "")]
+    pub events_sink_addr: String,
+    /// Node addresses inside these CIDRs are left out of ServerBinding addresses
+    /// (comma-separated; `-` entries ignored).
+    #[arg(long, default_value = "-", value_delimiter = ',')]
+    pub negative_address_filter: Vec<String>,
+    /// Lines kept per server for `sideroctl logs`.
+    #[arg(long, default_value_t = 1000)]
+    pub server_log_lines: usize,
     /// kubeconfig to use instead of the in-cluster configuration.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<String>,
@@ -155,6 +187,16 @@ impl Flags {
     /// `--tftp-addr` as a socket address (`:69` → `0.0.0.0:69`).
     pub fn tftp_socket_addr(&self) -> Result<std::net::SocketAddr, String> {
         listen_addr(&self.tftp_addr)
+    }
+
+    /// The WireGuard endpoint host after the `-` sentinel, falling back to `api_host`.
+    pub fn wireguard_endpoint_host(&self, api_host: &str) -> String {
+        let own = dash_empty(&self.wireguard_endpoint);
+        if own.is_empty() {
+            api_host.to_string()
+        } else {
+            own
+        }
     }
 
     /// `--extra-agent-kernel-args` after the `-` sentinel.
@@ -224,6 +266,25 @@ mod tests {
             Err(ConfigError::NoApiEndpoint)
         );
         assert_eq!(f.extra_agent_kernel_args(), "");
+    }
+
+    #[test]
+    fn siderolink_flags() {
+        let f = parse(&[]);
+        assert_eq!((f.wireguard_port, f.siderolink), (51821, false));
+        assert_eq!(f.wireguard_endpoint_host("10.0.0.5"), "10.0.0.5");
+        let f = parse(&[
+            "--wireguard-endpoint=-",
+            "--wireguard-port=51822",
+            "--siderolink",
+            "--negative-address-filter=10.0.0.0/8,-",
+            "--negative-address-filter=fd00::/8",
+        ]);
+        assert_eq!(f.wireguard_endpoint_host("10.0.0.5"), "10.0.0.5");
+        assert_eq!((f.wireguard_port, f.siderolink), (51822, true));
+        assert_eq!(f.negative_address_filter, ["10.0.0.0/8", "-", "fd00::/8"]);
+        let f = parse(&["--wireguard-endpoint=wg.example"]);
+        assert_eq!(f.wireguard_endpoint_host("10.0.0.5"), "wg.example");
     }
 
     #[test]

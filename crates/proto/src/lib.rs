@@ -8,6 +8,11 @@
 //!
 //! * [`api`]: package `api`, service `Agent` (spec §7.1), called by the discovery agent on
 //!   sidero-controller-manager's combined listener.
+//! * [`sidero::link`]: package `sidero.link`, service `ProvisionService` (spec §8.1), called
+//!   by Talos nodes to join SideroLink.
+//! * [`events`]: package `events`, service `EventSinkService` (spec §8.6), where Talos nodes
+//!   publish their events.
+//! * [`machine`] and [`common`]: the Talos event messages the sink decodes (spec §8.6).
 //!
 //! [`FILE_DESCRIPTOR_SET`] holds the encoded descriptors of every file, for tests and gRPC
 //! reflection.
@@ -29,11 +34,73 @@ pub mod api {
     include!(concat!(env!("OUT_DIR"), "/api.rs"));
 }
 
+/// Package `sidero.link`.
+pub mod sidero {
+    /// Package `sidero.link`: SideroLink provisioning. Generated code; the client is in
+    /// `provision_service_client`, the server in `provision_service_server`.
+    #[allow(
+        missing_docs,
+        clippy::all,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )]
+    pub mod link {
+        include!(concat!(env!("OUT_DIR"), "/sidero.link.rs"));
+    }
+}
+
+/// Package `events`: the Talos events sink. Generated code; the client is in
+/// `event_sink_service_client`, the server in `event_sink_service_server`.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+pub mod events {
+    include!(concat!(env!("OUT_DIR"), "/events.rs"));
+}
+
+/// Package `machine`: the Talos machine events Sidero decodes. Generated code.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+pub mod machine {
+    include!(concat!(env!("OUT_DIR"), "/machine.rs"));
+}
+
+/// Package `common`: Talos' error type carried by events. Generated code.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+pub mod common {
+    include!(concat!(env!("OUT_DIR"), "/common.rs"));
+}
+
 /// The encoded `google.protobuf.FileDescriptorSet` of every file in `proto/`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
 /// Full gRPC name of the Agent service.
 pub const AGENT_SERVICE: &str = "api.Agent";
+
+/// Full gRPC name of the SideroLink provisioning service.
+pub const PROVISION_SERVICE: &str = "sidero.link.ProvisionService";
+
+/// Full gRPC name of the Talos events sink service.
+pub const EVENT_SINK_SERVICE: &str = "events.EventSinkService";
+
+/// `type_url` prefix of messages packed in `google.protobuf.Any`.
+pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
 impl fmt::Debug for api::BmcInfo {
     /// Like the derived `Debug`, but the password is never printed.

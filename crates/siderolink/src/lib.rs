@@ -1,8 +1,26 @@
 //! SideroLink, the WireGuard overlay from every Talos node back to Sidero.
 //!
-//! This module holds the installation identity and its addressing (spec §8.2): the
+//! The crate root holds the installation identity and its addressing (spec §8.2): the
 //! installation id names a /64 ULA subnet; the server is `::1` in it and every node gets a
-//! random host part, persisted in its ServerBinding.
+//! random host part, persisted in its ServerBinding. The modules:
+//!
+//! * [`provision`]: the Provision decision (spec §8.1), pure;
+//! * [`wireguard`]: the WireGuard device and its peers (spec §8.3);
+//! * [`annotation`]: tunnel IP → node identity (spec §8.4);
+//! * [`kmsg`] and [`log_receiver`]: Talos' kernel-log stream (spec §8.5);
+//! * [`events`] and [`event_sink`]: Talos' events and their effects (spec §8.6).
+//!
+//! Nothing here knows Kubernetes: the controller manager reads and writes ServerBindings and
+//! drives these pieces.
+
+pub mod annotation;
+pub mod event_sink;
+pub mod events;
+pub mod key;
+pub mod kmsg;
+pub mod log_receiver;
+pub mod provision;
+pub mod wireguard;
 
 use std::net::Ipv6Addr;
 
@@ -54,6 +72,13 @@ pub fn server_address(installation_id: &str) -> Ipv6Addr {
     let mut b = subnet(installation_id).octets();
     b[15] = 1;
     Ipv6Addr::from(b)
+}
+
+/// 8 random bytes for a node address' host part.
+pub fn random_host_bytes() -> Result<[u8; 8], Error> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(b)
 }
 
 /// A node address in the subnet with 8 random host bytes, as `<addr>/64`.

@@ -13,8 +13,10 @@ pub mod capi;
 pub mod certs;
 pub mod controlplane;
 pub mod crds;
+pub mod netns;
 pub mod peers;
 pub mod process;
+pub mod talos_sim;
 
 use std::sync::OnceLock;
 

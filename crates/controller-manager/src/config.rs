@@ -72,6 +72,16 @@ pub struct Flags {
     /// Ask the agent to configure the BMC when a server has none.
     #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub auto_bmc_setup: bool,
+    /// Serve `/configdata` to anyone who knows a server's UUID, as upstream (ours requires
+    /// the per-boot token `/ipxe` puts into the `talos.config` URL).
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub insecure_configdata: bool,
+    /// Lifetime of a config token.
+    #[arg(long, default_value = "1h", value_parser = duration)]
+    pub config_token_ttl: Duration,
+    /// Bind config tokens to the address that fetched the iPXE script.
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub config_token_bind_address: bool,
     /// Wipe/reboot timeout (the agent heartbeats every third of it).
     #[arg(long, default_value = "20m", value_parser = duration)]
     pub server_reboot_timeout: Duration,
@@ -232,6 +242,8 @@ mod tests {
         assert!(f.enable_leader_election && f.insecure_wipe && f.auto_bmc_setup);
         assert!(!f.auto_accept_servers && !f.disable_dhcp_proxy);
         assert_eq!(f.server_reboot_timeout, Duration::from_secs(1200));
+        assert!(!f.insecure_configdata && f.config_token_bind_address);
+        assert_eq!(f.config_token_ttl, Duration::from_secs(3600));
         assert_eq!(f.boot_from_disk_method, "ipxe-exit");
         assert_eq!(f.ipmi_pxe_method, "uefi");
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use sidero_controller_manager::config::{self, Flags};
-use sidero_controller_manager::http::{self, BootState, Dirs};
+use sidero_controller_manager::http::{self, BootState, ConfigRelease, Dirs};
 use sidero_controller_manager::identity;
 use sidero_controller_manager::siderolink;
 use sidero_netboot::args::Endpoints;
@@ -301,10 +301,17 @@ async fn main() -> anyhow::Result<()> {
     if flags.siderolink {
         start_siderolink(&client, &id, &flags).await?;
     }
+    let release = (!flags.insecure_configdata).then(|| ConfigRelease {
+        key: sidero_netboot::token::derive_key(id.private_key.as_bytes()),
+        ttl: flags.config_token_ttl,
+        bind_address: flags.config_token_bind_address,
+    });
+    tracing::info!(authenticated = release.is_some(), "machine config release");
     let state = Arc::new(BootState {
         client,
         config,
         boot_script: script,
+        release,
     });
     let dirs = Dirs {
         env: flags.env_dir.clone().into(),

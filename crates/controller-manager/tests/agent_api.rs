@@ -75,6 +75,7 @@ async fn start(config: AgentConfig) -> Fixture {
             boot_from_disk_method: "ipxe-exit".into(),
         },
         boot_script: sidero_netboot::script::boot_script("127.0.0.1", 8081),
+        release: None,
     });
     let d = Dirs {
         env: dirs.path().join("env"),

@@ -11,7 +11,9 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use sidero_api::infra::v1alpha3::{MetalMachine, ServerBinding};
+use sidero_api::metal::v1alpha2::Environment;
 use sidero_api::metal::v1alpha2::{Server, ServerClass};
+use sidero_controller_manager::http::ConfigRelease;
 use sidero_controller_manager::http::Dirs;
 use sidero_machineconfig::Config;
 use support::{SIDEROLINK_ADDRESS, boot_state, curl, serve_boot};
@@ -221,4 +223,102 @@ async fn configdata_assembles_and_refuses_like_upstream() {
         ),
         "{body}"
     );
+
+    authenticated_release(&client, &d).await;
+}
+
+/// With authenticated release (our default): `/ipxe` embeds a token in the `talos.config` URL,
+/// `/configdata` serves only with it, from the address that fetched the script, for that
+/// server; every refusal is a 403 with a readable body and a Warning Event on the Server.
+async fn authenticated_release(client: &Client, d: &Dirs) {
+    create(
+        &Api::<Environment>::all(client.clone()),
+        json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Environment", "metadata": {"name": "default"},
+            "spec": {"kernel": {"args": ["console=tty0", "talos.platform=metal"]}}}),
+    )
+    .await;
+    let key = sidero_netboot::token::derive_key(b"test installation secret");
+    let mut state = boot_state(client.clone(), "");
+    std::sync::Arc::get_mut(&mut state).unwrap().release = Some(ConfigRelease {
+        key,
+        ttl: std::time::Duration::from_secs(3600),
+        bind_address: true,
+    });
+    let base = serve_boot(state, d).await;
+    let (code, script) = curl(
+        &format!("{base}/ipxe?uuid=cd-ok&mac=52-54-00-12-34-56&arch=x86_64"),
+        &[],
+    );
+    let script = String::from_utf8(script).unwrap();
+    assert_eq!(code, 200, "{script}");
+    let url = script
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("talos.config="))
+        .unwrap_or_else(|| panic!("no talos.config in {script}"));
+    let token = url
+        .strip_prefix("http://127.0.0.1:8081/configdata?token=")
+        .and_then(|rest| rest.strip_suffix("&uuid="))
+        .unwrap_or_else(|| panic!("unexpected talos.config URL {url}"));
+
+    // What Talos does: the URL with its UUID filled in, from the same address.
+    let (code, body) = curl(&format!("{base}/configdata?token={token}&uuid=cd-ok"), &[]);
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(Config::parse(std::str::from_utf8(&body).unwrap()).is_ok());
+
+    let refused = |q: &str, extra: &[&str]| {
+        let (code, body) = curl(&format!("{base}/configdata?{q}"), extra);
+        (code, String::from_utf8(body).unwrap())
+    };
+    assert_eq!(
+        refused("uuid=cd-ok", &[]),
+        (403, "refused the machine config of \"cd-ok\" to 127.0.0.1: no config token in the request\n".into())
+    );
+    // Someone who knows another server's UUID and holds a valid token of their own.
+    assert_eq!(
+        refused(&format!("token={token}&uuid=cd-noclass"), &[]),
+        (403, "refused the machine config of \"cd-noclass\" to 127.0.0.1: config token is not valid for this server and address\n".into())
+    );
+    // The token replayed from another address.
+    assert_eq!(
+        refused(&format!("token={token}&uuid=cd-ok"), &["--interface", "127.0.0.2"]),
+        (403, "refused the machine config of \"cd-ok\" to 127.0.0.2: config token is not valid for this server and address\n".into())
+    );
+    // A token past its lifetime.
+    let now = sidero_controller_manager::http::unix_now();
+    let old = sidero_netboot::token::issue(
+        &key,
+        "cd-ok",
+        Some("127.0.0.1".parse().unwrap()),
+        now - 7200,
+        3600,
+    );
+    assert_eq!(
+        refused(&format!("token={old}&uuid=cd-ok"), &[]),
+        (
+            403,
+            "refused the machine config of \"cd-ok\" to 127.0.0.1: config token expired\n".into()
+        )
+    );
+    // Each refusal is an Event on the Server.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::all(client.clone());
+    let start = std::time::Instant::now();
+    loop {
+        let list = events.list(&Default::default()).await.unwrap();
+        let refusals = list
+            .items
+            .iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("ConfigRefused")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("cd-ok")
+            })
+            .count();
+        if refusals >= 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no ConfigRefused event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -53,11 +53,19 @@ pub fn agent_args(mac: Option<&str>, ep: &Endpoints, extra: &Cmdline) -> Vec<Str
 
 /// An Environment's arguments with the four arguments Talos needs to reach us appended, each
 /// only when no argument with that key is present already (so operators can override them).
-pub fn talos_args(env_args: &[String], ep: &Endpoints) -> Vec<String> {
+/// `config_token` (see [`crate::token`]) goes into the `talos.config` URL before the empty
+/// `uuid=` that Talos fills in.
+pub fn talos_args(env_args: &[String], ep: &Endpoints, config_token: Option<&str>) -> Vec<String> {
     let api = host_port(&ep.api_host, ep.api_port);
     let link = &ep.siderolink_address;
+    let token = config_token
+        .map(|t| format!("token={t}&"))
+        .unwrap_or_default();
     let extra = [
-        ("talos.config", format!("http://{api}/configdata?uuid=")),
+        (
+            "talos.config",
+            format!("http://{api}/configdata?{token}uuid="),
+        ),
         ("siderolink.api", api.clone()),
         ("talos.logging.kernel", format!("tcp://[{link}]:4001")),
         ("talos.events.sink", format!("[{link}]:4002")),
@@ -124,7 +132,7 @@ mod tests {
             "console=tty0".to_string(),
             "talos.config=http://x/y".to_string(),
         ];
-        let args = talos_args(&env, &ep());
+        let args = talos_args(&env, &ep(), None);
         assert_eq!(
             args,
             [
@@ -135,10 +143,20 @@ mod tests {
                 "talos.events.sink=[fdae:2859:5bb1:7a03::1]:4002",
             ]
         );
-        let args = talos_args(&[], &ep());
+        let args = talos_args(&[], &ep(), None);
         assert_eq!(
             args[0],
             "talos.config=http://10.5.0.1:8081/configdata?uuid="
+        );
+    }
+
+    #[test]
+    fn the_config_token_goes_before_the_uuid_talos_fills_in() {
+        let args = talos_args(&[], &ep(), Some("tok-123"));
+        assert!(
+            args.iter().any(|a| a.starts_with("talos.config=http://")
+                && a.ends_with("/configdata?token=tok-123&uuid=")),
+            "{args:?}"
         );
     }
 }

@@ -166,6 +166,8 @@ pub struct Inputs<'a> {
     pub environment: Option<Lookup<'a, Environment>>,
     /// Flag settings.
     pub config: &'a BootConfig,
+    /// The config token for this server and requester, when config release is authenticated.
+    pub config_token: Option<&'a str>,
 }
 
 fn respond(status: u16, body: impl Into<String>, branch: &'static str) -> Decision {
@@ -243,7 +245,7 @@ pub fn decide(i: &Inputs<'_>) -> Decision {
             "error",
         );
     }
-    let args = talos_args(env.spec.kernel_args(), &i.config.endpoints);
+    let args = talos_args(env.spec.kernel_args(), &i.config.endpoints, i.config_token);
     respond(200, environment_script(&env_name, &args), "environment")
 }
 

@@ -88,6 +88,7 @@ fn run(
         class: None,
         environment: None,
         config: &cfg,
+        config_token: None,
     };
     let mut asked = Vec::new();
     for _ in 0..3 {
@@ -267,6 +268,7 @@ fn global_flag_applies_without_server_or_class_method() {
         class: None,
         environment: None,
         config: &cfg,
+        config_token: None,
     };
     assert!(matches!(
         decide(&i),

@@ -6,3 +6,4 @@ pub mod boot;
 pub mod cmdline;
 pub mod patch;
 pub mod script;
+pub mod token;

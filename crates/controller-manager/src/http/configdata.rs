@@ -4,11 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use sidero_api::infra::v1alpha3::{MetalMachine, ServerBinding};
 use sidero_api::metal::common::ConfigPatch;
@@ -38,8 +42,34 @@ fn is_not_found(e: &kube::Error) -> Option<&str> {
 }
 
 /// The `/configdata` handler.
-pub(super) async fn handler(State(st): State<Arc<BootState>>, RawQuery(q): RawQuery) -> Response {
-    let query = parse_query(q.as_deref().unwrap_or_default());
+pub(super) async fn handler(
+    State(st): State<Arc<BootState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let raw = q.as_deref().unwrap_or_default();
+    let query = parse_query(raw);
+    if let Some(release) = &st.release {
+        let token = raw.split('&').find_map(|kv| kv.strip_prefix("token="));
+        let now = super::unix_now();
+        let bound = release.bound(remote.ip());
+        if let Err(e) = sidero_netboot::token::verify(&release.key, token, &query.uuid, bound, now)
+        {
+            let msg = format!(
+                "refused the machine config of {:?} to {}: {e}",
+                query.uuid,
+                remote.ip()
+            );
+            tracing::warn!(uuid = %query.uuid, remote = %remote.ip(), reason = %e, "machine config refused");
+            refusal_event(&st.client, &query.uuid, &msg).await;
+            return (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("{msg}\n"),
+            )
+                .into_response();
+        }
+    }
     let (status, body) = match config_for(&st.client, &st.config.endpoints, &query.uuid).await {
         Ok(config) => {
             tracing::info!(uuid = %query.uuid, bytes = config.len(), "machine config served");
@@ -56,6 +86,30 @@ pub(super) async fn handler(State(st): State<Arc<BootState>>, RawQuery(q): RawQu
         body,
     )
         .into_response()
+}
+
+/// A Warning Event on the Server (when the UUID names one) for a refused config request.
+async fn refusal_event(client: &Client, uuid: &str, msg: &str) {
+    let Ok(Some(server)) = Api::<Server>::all(client.clone()).get_opt(uuid).await else {
+        return;
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "sidero-controller-manager".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "ConfigRefused".into(),
+        note: Some(msg.into()),
+        action: "ServeConfig".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&ev, &server.object_ref(&())).await {
+        tracing::warn!(error = %e, "publishing an event failed");
+    }
 }
 
 async fn config_for(client: &Client, ep: &Endpoints, uuid: &str) -> Result<String, Failure> {

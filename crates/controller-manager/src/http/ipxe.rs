@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kube::{Api, Resource};
@@ -51,8 +53,21 @@ where
 }
 
 /// The `/ipxe` handler.
-pub(super) async fn handler(State(st): State<Arc<BootState>>, RawQuery(q): RawQuery) -> Response {
+pub(super) async fn handler(
+    State(st): State<Arc<BootState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let query = parse_query(q.as_deref().unwrap_or_default());
+    let token = st.release.as_ref().map(|r| {
+        sidero_netboot::token::issue(
+            &r.key,
+            &query.uuid,
+            r.bound(remote.ip()),
+            super::unix_now(),
+            r.ttl.as_secs(),
+        )
+    });
     let (server, binding) = tokio::join!(
         get::<Server>(&st.client, &query.uuid),
         get::<ServerBinding>(&st.client, &query.uuid)
@@ -68,6 +83,7 @@ pub(super) async fn handler(State(st): State<Arc<BootState>>, RawQuery(q): RawQu
             class: class.as_ref().map(Owned::lookup),
             environment: environment.as_ref().map(Owned::lookup),
             config: &st.config,
+            config_token: token.as_deref(),
         };
         match decide(&inputs) {
             Decision::Respond(r) => {

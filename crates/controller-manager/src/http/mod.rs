@@ -28,6 +28,35 @@ pub struct BootState {
     pub config: BootConfig,
     /// The rendered embedded script served at `/boot.ipxe`.
     pub boot_script: String,
+    /// Authenticated config release; `None` serves `/configdata` to anyone who knows a UUID,
+    /// as upstream (`--insecure-configdata`).
+    pub release: Option<ConfigRelease>,
+}
+
+/// How machine configs are released (see [`sidero_netboot::token`]).
+#[derive(Clone)]
+pub struct ConfigRelease {
+    /// Token key, derived from the installation secret.
+    pub key: [u8; 32],
+    /// Token lifetime.
+    pub ttl: std::time::Duration,
+    /// Bind tokens to the address that fetched the iPXE script.
+    pub bind_address: bool,
+}
+
+impl ConfigRelease {
+    /// The address a token is bound to, if binding is on.
+    pub fn bound(&self, remote: std::net::IpAddr) -> Option<std::net::IpAddr> {
+        self.bind_address.then_some(remote.to_canonical())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// Where static boot files live.

@@ -28,6 +28,7 @@ pub fn boot_state(client: Client, extra_args: &str) -> Arc<BootState> {
             boot_from_disk_method: "ipxe-exit".into(),
         },
         boot_script: sidero_netboot::script::boot_script("127.0.0.1", 8081),
+        release: None,
     })
 }
 

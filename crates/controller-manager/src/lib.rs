@@ -6,3 +6,4 @@ pub mod controllers;
 pub mod http;
 pub mod identity;
 pub mod ipxe;
+pub mod power_flags;

@@ -12,6 +12,7 @@
 pub mod certs;
 pub mod controlplane;
 pub mod crds;
+pub mod ipmi_sim;
 pub mod peers;
 pub mod process;
 

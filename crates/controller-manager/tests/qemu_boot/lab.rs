@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -98,6 +99,8 @@ pub struct Lab {
     /// Scratch folder: logs, leases, OVMF variables, the serial console.
     pub dir: tempfile::TempDir,
     procs: Vec<Proc>,
+    /// PID files of processes started indirectly (daemonized), killed on drop.
+    pid_files: Vec<PathBuf>,
     forward: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -112,6 +115,7 @@ impl Lab {
             ns: format!("{NS_PREFIX}{pid}-{seq}"),
             dir: tempfile::tempdir().unwrap(),
             procs: Vec::new(),
+            pid_files: Vec::new(),
             forward: None,
         };
         run(&["ip", "netns", "add", &lab.ns]);
@@ -160,6 +164,12 @@ impl Lab {
             name: name.into(),
             child,
         });
+    }
+
+    /// Kills the process whose PID `pid_file` holds (if any, when dropped): for processes
+    /// that daemonize, such as a VM a BMC hook starts.
+    pub fn kill_on_drop(&mut self, pid_file: PathBuf) {
+        self.pid_files.push(pid_file);
     }
 
     /// The log of process `name` so far.
@@ -286,6 +296,19 @@ impl Drop for Lab {
                 let _ = p.child.kill();
             }
             let _ = p.child.wait();
+        }
+        for f in &self.pid_files {
+            let pid = std::fs::read_to_string(f).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // Only while it still is in our namespace (the PID may have been reused).
+                let ino = |p: String| std::fs::metadata(p).ok().map(|m| m.ino());
+                let ours = ino(format!("/proc/{pid}/ns/net")).is_some()
+                    && ino(format!("/proc/{pid}/ns/net"))
+                        == ino(format!("/var/run/netns/{}", self.ns));
+                if ours {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+                }
+            }
         }
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }

@@ -2,6 +2,7 @@
 //! (dnsmasq: addresses and router advertisements only, no boot options) and our manager on
 //! the bridge, and the test API server's loopback port forwarded into the namespace. Every
 //! process is killed by its PID and the namespace deleted on drop, also on panic.
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

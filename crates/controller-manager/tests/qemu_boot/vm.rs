@@ -1,5 +1,6 @@
 //! The QEMU machine: one virtio NIC on the lab's tap, SMBIOS UUID set, serial console in a
 //! file, TCG. Firmware is SeaBIOS with the NIC's iPXE ROM, or OVMF with its own PXE.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

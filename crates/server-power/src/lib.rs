@@ -104,6 +104,21 @@ pub async fn bmc_info(client: &Client, bmc: &Bmc) -> Result<BmcInfo, ResolveErro
     })
 }
 
+/// Why a server with these settings has no power management, if it has none (§9.1: no BMC
+/// and no management API, or a BMC whose user or password is still empty).
+pub fn not_managed(
+    bmc: Option<&BmcInfo>,
+    management_api: Option<&str>,
+) -> Option<NotManagedReason> {
+    match (bmc, management_api) {
+        (Some(b), _) if b.user.is_empty() || b.pass.is_empty() => {
+            Some(NotManagedReason::BmcCredentialsIncomplete)
+        }
+        (None, None | Some("")) => Some(NotManagedReason::NoBmcOrApi),
+        _ => None,
+    }
+}
+
 /// Builds the power client of `server` (§9.1).
 pub async fn server_power(
     client: &Client,
@@ -119,16 +134,60 @@ pub async fn server_power(
         .management_api
         .as_ref()
         .map(|m| m.endpoint.as_str());
-    let not_managed = match (&bmc, api) {
-        (Some(b), _) if b.user.is_empty() || b.pass.is_empty() => {
-            Some(NotManagedReason::BmcCredentialsIncomplete)
-        }
-        (None, None | Some("")) => Some(NotManagedReason::NoBmcOrApi),
-        _ => None,
-    };
+    let not_managed = not_managed(bmc.as_ref(), api);
     let manager = select_power_manager(bmc.as_ref(), api, select)?;
     Ok(ServerPower {
         manager,
         not_managed,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn bmc(user: &str, pass: &str) -> BmcInfo {
+        BmcInfo {
+            endpoint: "10.0.0.9".into(),
+            user: user.into(),
+            pass: pass.into(),
+            ..BmcInfo::default()
+        }
+    }
+
+    #[test]
+    fn not_managed_table() {
+        use NotManagedReason::*;
+        let cases: [(Option<BmcInfo>, Option<&str>, Option<NotManagedReason>); 7] = [
+            (None, None, Some(NoBmcOrApi)),
+            (None, Some(""), Some(NoBmcOrApi)),
+            (None, Some("10.0.0.5:8080"), None),
+            (Some(bmc("admin", "pw")), None, None),
+            (Some(bmc("", "pw")), None, Some(BmcCredentialsIncomplete)),
+            (
+                Some(bmc("admin", "")),
+                Some("10.0.0.5:8080"),
+                Some(BmcCredentialsIncomplete),
+            ),
+            (Some(bmc("admin", "pw")), Some("10.0.0.5:8080"), None),
+        ];
+        for (b, api, want) in cases {
+            assert_eq!(not_managed(b.as_ref(), api), want, "{b:?} {api:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_secret_and_never_a_value() {
+        let e = ResolveError::MissingKey {
+            field: "spec.bmc.passFrom",
+            namespace: "default".into(),
+            name: "bmc-1".into(),
+            key: "pass".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "secret key \"pass\" is missing in secret default/bmc-1 (for spec.bmc.passFrom)"
+        );
+    }
 }

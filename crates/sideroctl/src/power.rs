@@ -112,7 +112,8 @@ pub async fn run(cli: &Cli, args: &PowerArgs) -> anyhow::Result<()> {
     let pm = power.manager;
     let target = pm.target();
     let verb = args.action.verb();
-    let failed = || format!("server {name}: {verb} via {target}");
+    // Power errors already name the BMC (`BMC host:port`) and the failing step.
+    let failed = || format!("server {name}: {verb}");
     let outcome = match &args.action {
         Action::Status { .. } => {
             let state = pm.power_status().await.with_context(failed)?;

@@ -146,7 +146,10 @@ async fn power_commands_through_ipmi_sim() {
     eprintln!("wrong password: {}", o.stderr.trim());
     assert!(!o.ok);
     assert!(
-        o.stderr.contains("server srv-badpw: power on via"),
+        o.stderr.contains(&format!(
+            "server srv-badpw: power on: BMC 127.0.0.1:{}: RAKP",
+            sim.port
+        )),
         "{}",
         o.stderr
     );

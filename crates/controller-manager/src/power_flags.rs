@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use clap::Args;
-
-use crate::config::{duration, go_bool};
 use sidero_power::{
     FailureInjection, InjectionScope, IpmiConfig, RedfishAuth, RedfishConfig, SelectOptions,
     TlsVerification,
 };
+
+use crate::config::{duration, go_bool};
 
 fn probability(s: &str) -> Result<f64, String> {
     let p: f64 = s

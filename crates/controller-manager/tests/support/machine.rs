@@ -136,10 +136,12 @@ pub fn assert_converged_without_tight_loop(
         "sequences issued {n} in {periods:.1} timeouts: {:?}",
         obs.issued
     );
+    // `lastTransitionTime` has whole seconds (metav1.Time), so a wait may end up to 1 s
+    // early; the poll adds a few hundred ms. A re-issue per requeue (timeout/3) still fails.
     for w in obs.issued.windows(2) {
         let gap = w[1].1 - w[0].1;
         assert!(
-            gap + Duration::from_millis(500) >= timeout,
+            gap + Duration::from_millis(1500) >= timeout,
             "re-issued after {gap:?} (< reboot timeout {timeout:?}): {:?}",
             obs.issued
         );

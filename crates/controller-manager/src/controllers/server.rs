@@ -120,6 +120,17 @@ async fn observe(
     Ok((observed, pm))
 }
 
+/// The Event's `action`: the message up to its first `:` or `.` ("Server powered off",
+/// "Failed to power on"). kube's Recorder folds events with the same type, reason, action and
+/// object into one series that keeps the first note, so a fixed action would hide every
+/// later message ("Server powered off." after "Server powered on…", found by the QEMU BMC
+/// test); upstream's recorder also tells messages apart.
+fn event_action(message: &str) -> String {
+    let head = message.split([':', '.']).next().unwrap_or_default().trim();
+    let head = if head.is_empty() { "Reconcile" } else { head };
+    head.chars().take(128).collect()
+}
+
 async fn publish(ctx: &Context, server: &Server, ev: &Event) {
     let kev = KubeEvent {
         type_: match ev.type_ {
@@ -128,7 +139,7 @@ async fn publish(ctx: &Context, server: &Server, ev: &Event) {
         },
         reason: ev.reason.to_string(),
         note: Some(ev.message.clone()),
-        action: "Reconcile".into(),
+        action: event_action(&ev.message),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&kev, &server.object_ref(&())).await {
@@ -239,4 +250,29 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
     }
     patch_server(&ctx, &server, &decision, &decision.status_after_success()).await?;
     Ok(to_action(decision.requeue))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::event_action;
+
+    #[test]
+    fn event_actions_tell_messages_apart() {
+        for (message, action) in [
+            ("Server powered off.", "Server powered off"),
+            (
+                "Server powered on and set PXE boot once into the environment.",
+                "Server powered on and set PXE boot once into the environment",
+            ),
+            (
+                "Failed to power on: BMC 10.0.0.9:623: timeout.",
+                "Failed to power on",
+            ),
+            ("", "Reconcile"),
+        ] {
+            assert_eq!(event_action(message), action);
+        }
+        assert_eq!(event_action(&"x".repeat(300)).len(), 128);
+    }
 }

@@ -4,8 +4,8 @@
 //! Server whose `spec.bmc` names that BMC (credentials in a Secret) is handed to the
 //! manager: it sets PXE boot once and powers on over IPMI, the VM network-boots through our
 //! proxy DHCP into `/ipxe` and the agent environment (an initramfs that prints a marker and
-//! stays up); once the Server is marked clean (as `MarkServerAsWiped` does), the controller
-//! powers it off and the BMC stops QEMU.
+//! stays up); once the test, playing the agent, calls `MarkServerAsWiped` over the Agent
+//! API, the controller powers it off and the BMC stops QEMU.
 //!
 //! Needs what `qemu_boot` needs plus `openipmi` and `ipmitool` (scripts/test.sh installs
 //! them). QEMU runs with TCG, so timeouts are minutes.
@@ -21,13 +21,16 @@ mod vm;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::{build_environment, field, log_events, start_manager};
+use harness::{API_PORT, build_environment, field, log_events, start_manager};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
-use lab::{Lab, missing_prerequisite};
+use kube::api::PostParams;
+use lab::{Lab, MANAGER_IP, missing_prerequisite};
 use serde_json::json;
 use sidero_api::metal::v1alpha2::Server;
+use sidero_proto::api;
+use sidero_proto::api::agent_client::AgentClient;
 use sidero_testenv::ipmi_sim::{self, PASSWORD, USER};
 use vm::Firmware;
 
@@ -223,15 +226,14 @@ async fn the_controller_boots_a_machine_through_its_bmc_and_powers_it_off_once_c
     let st = s.status.clone().unwrap_or_default();
     assert!(!st.is_clean && !st.ready, "{st:?}");
 
-    // Wiped (what MarkServerAsWiped writes): the controller powers the machine off.
-    servers
-        .patch_status(
-            UUID,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"isClean": true, "conditions": [
-                {"type": "PowerCycle", "status": "True",
-                 "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}]}})),
-        )
+    // The agent reports the wipe over the Agent API (through a forward into the namespace):
+    // the Server is clean, and the controller powers the machine off.
+    let grpc_port = lab.forward_into_ns(MANAGER_IP, API_PORT).await;
+    let mut agent = AgentClient::connect(format!("http://127.0.0.1:{grpc_port}"))
+        .await
+        .unwrap();
+    agent
+        .mark_server_as_wiped(api::MarkServerAsWipedRequest { uuid: UUID.into() })
         .await
         .unwrap();
     let clean = Instant::now();
@@ -259,13 +261,29 @@ async fn the_controller_boots_a_machine_through_its_bmc_and_powers_it_off_once_c
     for _ in 0..100 {
         let s = servers.get(UUID).await.unwrap();
         let st = s.status.unwrap_or_default();
-        if st.ready && st.power.as_deref() == Some("off") {
+        if st.ready && st.is_clean && st.power.as_deref() == Some("off") {
             ready = Some(st);
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(ready.is_some(), "the Server is ready and off");
+    assert!(ready.is_some(), "the Server is clean, ready and off");
+    // The controller said what it did, on the Server.
+    let notes: Vec<String> = Api::<Event>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(UUID))
+        .filter_map(|e| e.note)
+        .collect();
+    for want in [
+        "Server powered on and set to PXE boot once.",
+        "Server powered off.",
+    ] {
+        assert!(notes.iter().any(|n| n == want), "{want:?} not in {notes:?}");
+    }
     eprintln!(
         "qemu bmc: powered on after {:.1}s, /ipxe after {:.1}s, marker after {:.1}s; \
          off {:.1}s after marked clean; BMC sets {:?}",

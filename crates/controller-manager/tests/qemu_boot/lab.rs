@@ -103,6 +103,8 @@ pub struct Lab {
     /// PID files of processes started indirectly (daemonized), killed on drop.
     pid_files: Vec<PathBuf>,
     forward: Option<tokio::task::JoinHandle<()>>,
+    /// Listeners of [`Lab::forward_into_ns`].
+    reverse: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Lab {
@@ -118,6 +120,7 @@ impl Lab {
             procs: Vec::new(),
             pid_files: Vec::new(),
             forward: None,
+            reverse: Vec::new(),
         };
         run(&["ip", "netns", "add", &lab.ns]);
         // From here on, drop deletes the namespace even if a later step panics.
@@ -262,6 +265,47 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The reverse of [`Lab::forward_host_port`]: a listener on a free host loopback port
+    /// whose connections go to `ip:port` inside the namespace (e.g. the manager's gRPC API,
+    /// for a test playing the agent). Returns the host port.
+    pub async fn forward_into_ns(&mut self, ip: &str, port: u16) -> u16 {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let host_port = listener.local_addr().unwrap().port();
+        let ns_path = format!("/var/run/netns/{}", self.ns);
+        let target: std::net::SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        self.reverse.push(tokio::spawn(async move {
+            while let Ok((mut outside, _)) = listener.accept().await {
+                let ns_path = ns_path.clone();
+                tokio::spawn(async move {
+                    // A fresh thread (not a pooled one, which would stay in the namespace)
+                    // enters the namespace to connect; the socket keeps its namespace.
+                    let inside = tokio::task::spawn_blocking(move || {
+                        std::thread::spawn(move || {
+                            enter_netns(&File::open(ns_path).ok()?);
+                            let s = std::net::TcpStream::connect(target).ok()?;
+                            s.set_nonblocking(true).ok()?;
+                            Some(s)
+                        })
+                        .join()
+                        .ok()
+                        .flatten()
+                    })
+                    .await;
+                    if let Ok(Some(s)) = inside
+                        && let Ok(mut inside) = tokio::net::TcpStream::from_std(s)
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut outside, &mut inside).await;
+                    }
+                });
+            }
+        }));
+        host_port
+    }
+}
+
 /// SIGKILL the child when the test process dies without running its cleanup (a killed test
 /// run leaves no VM or server behind; its namespace is removed by the next run).
 #[allow(unsafe_code)]
@@ -290,6 +334,9 @@ impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(f) = self.forward.take() {
             f.abort();
+        }
+        for r in self.reverse.drain(..) {
+            r.abort();
         }
         // Child::kill signals the child's own PID.
         for p in &mut self.procs {

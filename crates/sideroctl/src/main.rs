@@ -72,3 +72,31 @@ async fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        for args in [
+            &["sideroctl", "--ipmi-timeout=1s", "power", "on", "s1"][..],
+            &["sideroctl", "power", "--ipmi-timeout=1s", "on", "s1"][..],
+            &["sideroctl", "power", "on", "s1", "--ipmi-timeout=1s"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.bmc.ipmi_timeout, std::time::Duration::from_secs(1));
+            let Command::Power(_) = cli.command;
+        }
+        assert!(Cli::try_parse_from(["sideroctl", "power", "pxe", "--mode", "efi", "s1"]).is_err());
+        assert!(Cli::try_parse_from(["sideroctl", "power", "on"]).is_err());
+    }
+}

@@ -211,3 +211,101 @@ async fn power_commands_through_ipmi_sim() {
         dead_after.as_secs_f64()
     );
 }
+
+/// The same commands through a Redfish BMC (the sushy-tools emulator, plain HTTP on
+/// loopback): `interface: redfish+http`, credentials from a Secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_commands_through_redfish() {
+    use sidero_testenv::sushy::{PASS, Sushy, USER};
+    const SYS: &str = "5a5a5a5a-0000-4000-8000-00000000c7c7";
+    let cp = sidero_testenv::shared().unwrap();
+    let client = cp.client().await.unwrap();
+    let kc = cp.kubeconfig();
+    let emu = Sushy::start(&[(SYS, "ctl")]).await.unwrap();
+    secret(&client, "redfish-good", USER, PASS).await;
+    let mut spec = bmc(emu.port, "redfish-good");
+    spec["bmc"]["endpoint"] = json!(format!(
+        "http://127.0.0.1:{}/redfish/v1/Systems/{SYS}",
+        emu.port
+    ));
+    spec["bmc"]["interface"] = json!("redfish+http");
+    server(&client, "srv-redfish", spec).await;
+    let system = format!("/redfish/v1/Systems/{SYS}");
+
+    let o = sideroctl(kc, &["power", "status", "srv-redfish"]);
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .starts_with("srv-redfish\tpower off\t(Redfish BMC http://127.0.0.1:"),
+        "{}",
+        o.stdout
+    );
+    let o = sideroctl(kc, &["power", "pxe", "srv-redfish"]);
+    assert!(
+        o.ok && o.stdout.contains("set PXE boot once: done"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+    let o = sideroctl(kc, &["power", "on", "srv-redfish"]);
+    assert!(
+        o.ok && o.stdout.contains("power on: done"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+    // The emulator's fake driver applies writes a little later (and always reports
+    // `BootSourceOverrideEnabled: Continuous`, so only target and mode are checked).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, sys) = emu.get(&system).await.unwrap();
+        let boot = &sys["Boot"];
+        if sys["PowerState"] == "On"
+            && boot["BootSourceOverrideTarget"] == "Pxe"
+            && boot["BootSourceOverrideMode"] == "UEFI"
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sys}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let o = sideroctl(kc, &["power", "off", "srv-redfish"]);
+    assert!(
+        o.ok && o.stdout.contains("power off: done"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = sideroctl(kc, &["power", "status", "srv-redfish"]);
+        if o.stdout.contains("power off") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}{}", o.stdout, o.stderr);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Wrong password: names the server and the Redfish BMC; never prints a credential.
+    secret(&client, "redfish-bad", USER, "wrong-Redfish-pw-9").await;
+    let mut spec = bmc(emu.port, "redfish-bad");
+    spec["bmc"]["interface"] = json!("redfish+http");
+    spec["bmc"]["endpoint"] = json!(format!("127.0.0.1:{}", emu.port));
+    server(&client, "srv-redfish-bad", spec).await;
+    let o = sideroctl(kc, &["power", "status", "srv-redfish-bad"]);
+    eprintln!("redfish wrong password: {}", o.stderr.trim());
+    assert!(!o.ok);
+    assert!(
+        o.stderr
+            .contains("server srv-redfish-bad: power status: Redfish BMC http://127.0.0.1:"),
+        "{}",
+        o.stderr
+    );
+    for secret in ["wrong-Redfish-pw-9", PASS] {
+        assert!(
+            !o.stderr.contains(secret) && !o.stdout.contains(secret),
+            "{}",
+            o.stderr
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub mod crds;
 pub mod ipmi_sim;
 pub mod peers;
 pub mod process;
+pub mod sushy;
 
 use std::sync::OnceLock;
 

@@ -41,6 +41,9 @@ step "agent boot environment (Debian kernel + busybox initramfs, cached in ${XDG
 s=$(date +%s)
 # The same arguments as crates/controller-manager/tests/qemu_boot, so the test finds it built.
 echo "$(tools/initramfs/build.sh --module virtio_pci --module virtio_net) ($(( $(date +%s) - s ))s)"
+# tests/qemu_bmc's variant: the same, with an /init that stays up (the BMC powers it off).
+echo "$(tools/initramfs/build.sh --init crates/controller-manager/tests/qemu_bmc/hold-init.sh \
+  --module virtio_pci --module virtio_net) ($(( $(date +%s) - s ))s)"
 
 step "Redfish emulator (sushy-tools, pinned, in a venv outside the clone)"
 tools/sushy/setup.sh

@@ -6,12 +6,12 @@ use std::time::Duration;
 use clap::Parser;
 
 /// Parses a Go-style duration (`20m`, `1h30m`, `90s`).
-fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 /// Parses a Go-style boolean value (`true`, `false`, `1`, `0`, `t`, `f`).
-fn go_bool(s: &str) -> Result<bool, String> {
+pub(crate) fn go_bool(s: &str) -> Result<bool, String> {
     match s {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
@@ -91,12 +91,10 @@ pub struct Flags {
     /// Disable the proxy DHCP server.
     #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub disable_dhcp_proxy: bool,
-    /// Test only: probability of an explicit power failure.
-    #[arg(long, default_value_t = 0.0)]
-    pub test_power_simulated_explicit_failure_prob: f64,
-    /// Test only: probability of a silent power failure.
-    #[arg(long, default_value_t = 0.0)]
-    pub test_power_simulated_silent_failure_prob: f64,
+    /// Power management: IPMI/Redfish/management API tuning and the test-only failure
+    /// injection (upstream's `--test-power-simulated-*` flags keep their names).
+    #[command(flatten)]
+    pub power: crate::power_flags::PowerFlags,
     /// Metrics/diagnostics address.
     #[arg(long, default_value = ":8443")]
     pub diagnostics_address: String,
@@ -246,6 +244,7 @@ mod tests {
         assert_eq!(f.config_token_ttl, Duration::from_secs(3600));
         assert_eq!(f.boot_from_disk_method, "ipxe-exit");
         assert_eq!(f.ipmi_pxe_method, "uefi");
+        assert_eq!(f.power.test_power_simulated_silent_failure_prob, 0.0);
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod controllers;
 pub mod http;
 pub mod identity;
 pub mod ipxe;
+pub mod power_flags;
 pub mod siderolink;

@@ -264,13 +264,11 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     {
-        let p_e = flags.test_power_simulated_explicit_failure_prob;
-        let p_s = flags.test_power_simulated_silent_failure_prob;
-        let select = sidero_power::SelectOptions {
-            injection: (p_e > 0.0 || p_s > 0.0)
-                .then(|| sidero_power::FailureInjection::new(p_e, p_s)),
-            ..Default::default()
-        };
+        let select = flags
+            .power
+            .select_options()
+            .map_err(|e| anyhow::anyhow!("power flags: {e}"))?;
+        tracing::info!(power = ?flags.power, "power management settings");
         let config = sidero_server::Config {
             default_pxe_mode: flags
                 .ipmi_pxe_method

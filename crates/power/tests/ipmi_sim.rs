@@ -45,7 +45,7 @@ async fn wait_for(sim: &IpmiSim, file: &str, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite3_power_status_on_off_cycle() {
-    let sim = IpmiSim::start();
+    let sim = IpmiSim::start().unwrap();
     let cache = SessionCache::new();
     let c = client(&sim, &[3], &cache);
     assert!(!c.is_fake());
@@ -91,7 +91,7 @@ async fn suite3_power_status_on_off_cycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite3_pxe_once_bios_and_uefi_and_disk() {
-    let sim = IpmiSim::start();
+    let sim = IpmiSim::start().unwrap();
     let cache = SessionCache::new();
     let c = client(&sim, &[3], &cache);
     for mode in [BootMode::Bios, BootMode::Uefi] {
@@ -116,7 +116,7 @@ async fn suite3_pxe_once_bios_and_uefi_and_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_suites_fall_back_from_17_to_3_and_17_alone_is_refused_clearly() {
-    let sim = IpmiSim::start();
+    let sim = IpmiSim::start().unwrap();
     let cache = SessionCache::new();
     let c = IpmiClient::new(
         "127.0.0.1",
@@ -156,7 +156,7 @@ async fn default_suites_fall_back_from_17_to_3_and_17_alone_is_refused_clearly()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_a_clear_auth_error_within_the_timeout() {
-    let sim = IpmiSim::start();
+    let sim = IpmiSim::start().unwrap();
     let wrong = "not-the-Pw-42";
     let c = IpmiClient::new(
         "127.0.0.1",
@@ -238,7 +238,7 @@ async fn unreachable_bmc_times_out_within_the_configured_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_reused_per_bmc_and_user_and_renewed_when_needed() {
-    let sim = IpmiSim::start();
+    let sim = IpmiSim::start().unwrap();
     let cache = SessionCache::new();
     let a = client(&sim, &[3], &cache);
     let b = client(&sim, &[3], &cache);

@@ -152,7 +152,9 @@ async fn discovery_selection_and_auth(emu: &Sushy) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sushy_emulator_end_to_end() {
-    let emu = Sushy::start(&[(SYS_BOOT, "boot"), (SYS_POWER, "power")]).await;
+    let emu = Sushy::start(&[(SYS_BOOT, "boot"), (SYS_POWER, "power")])
+        .await
+        .unwrap();
     let run = async {
         tokio::join!(
             power_ops(&emu),
@@ -176,7 +178,9 @@ async fn sushy_emulator_over_https() {
     let ck =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     let pem = (ck.cert.pem(), ck.signing_key.serialize_pem());
-    let emu = Sushy::start_with(&[(SYS_BOOT, "tls")], Some(pem)).await;
+    let emu = Sushy::start_with(&[(SYS_BOOT, "tls")], Some(pem))
+        .await
+        .unwrap();
     let bmc = |interface: &str| BmcInfo {
         endpoint: format!("127.0.0.1:{}", emu.port),
         port: None,

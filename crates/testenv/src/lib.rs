@@ -13,9 +13,11 @@ pub mod capi;
 pub mod certs;
 pub mod controlplane;
 pub mod crds;
+pub mod ipmi_sim;
 pub mod netns;
 pub mod peers;
 pub mod process;
+pub mod sushy;
 pub mod talos_sim;
 
 use std::sync::OnceLock;

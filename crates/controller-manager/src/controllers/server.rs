@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
@@ -16,9 +15,8 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use sidero_api::infra::v1alpha3::ServerBinding;
-use sidero_api::metal::common::{Bmc, Credential};
 use sidero_api::metal::v1alpha2::{SERVER_FINALIZER, Server};
-use sidero_power::{BmcInfo, NotManagedReason, PowerManager, SelectOptions, select_power_manager};
+use sidero_power::{NotManagedReason, PowerManager, SelectOptions};
 use sidero_server::{
     Binding, Config, Decision, Event, EventType, FinalizerChange, Observed, PowerAction, Requeue,
     decide,
@@ -73,59 +71,15 @@ fn error_policy(_: Arc<Server>, err: &ReconcileError, _: Arc<Context>) -> Action
     Action::requeue(Duration::from_secs(20))
 }
 
-/// Resolves one credential: inline wins, else the referenced Secret key.
-async fn credential(client: &Client, c: Credential<'_>) -> Result<String, String> {
-    let src = match c {
-        Credential::Inline(v) => return Ok(v.to_string()),
-        Credential::Empty => return Ok(String::new()),
-        Credential::From(src) => src,
-    };
-    let r = src.secret_key_ref().map_err(|e| e.to_string())?;
-    let secret = Api::<Secret>::namespaced(client.clone(), &r.namespace)
-        .get(&r.name)
-        .await
-        .map_err(|e| format!("error getting secret {:?}: {e}", r.name))?;
-    secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(&r.key))
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        .ok_or_else(|| format!("secret key {:?} is missing in secret {:?}", r.key, r.name))
-}
-
-async fn bmc_info(client: &Client, bmc: &Bmc) -> Result<BmcInfo, String> {
-    Ok(BmcInfo {
-        endpoint: bmc.endpoint.clone(),
-        port: bmc.port.and_then(|p| u16::try_from(p).ok()),
-        user: credential(client, bmc.user()).await?,
-        pass: credential(client, bmc.pass()).await?,
-        interface: bmc.interface.clone(),
-    })
-}
-
 /// Builds the power client (§9.1); `Err` is the readable reason it could not be built.
 async fn power_client(
     ctx: &Context,
     server: &Server,
 ) -> Result<(Box<dyn PowerManager>, Option<NotManagedReason>), String> {
-    let bmc = match &server.spec.bmc {
-        Some(b) => Some(bmc_info(&ctx.client, b).await?),
-        None => None,
-    };
-    let api = server
-        .spec
-        .management_api
-        .as_ref()
-        .map(|m| m.endpoint.as_str());
-    let reason = match (&bmc, api) {
-        (Some(b), _) if b.user.is_empty() || b.pass.is_empty() => {
-            Some(NotManagedReason::BmcCredentialsIncomplete)
-        }
-        (None, None) => Some(NotManagedReason::NoBmcOrApi),
-        _ => None,
-    };
-    let pm = select_power_manager(bmc.as_ref(), api, &ctx.select).map_err(|e| e.to_string())?;
-    Ok((pm, reason))
+    sidero_server_power::server_power(&ctx.client, server, &ctx.select)
+        .await
+        .map(|p| (p.manager, p.not_managed))
+        .map_err(|e| e.to_string())
 }
 
 async fn observe(
@@ -166,6 +120,17 @@ async fn observe(
     Ok((observed, pm))
 }
 
+/// The Event's `action`: the message up to its first `:` or `.` ("Server powered off",
+/// "Failed to power on"). kube's Recorder folds events with the same type, reason, action and
+/// object into one series that keeps the first note, so a fixed action would hide every
+/// later message ("Server powered off." after "Server powered on…", found by the QEMU BMC
+/// test); upstream's recorder also tells messages apart.
+fn event_action(message: &str) -> String {
+    let head = message.split([':', '.']).next().unwrap_or_default().trim();
+    let head = if head.is_empty() { "Reconcile" } else { head };
+    head.chars().take(128).collect()
+}
+
 async fn publish(ctx: &Context, server: &Server, ev: &Event) {
     let kev = KubeEvent {
         type_: match ev.type_ {
@@ -174,7 +139,7 @@ async fn publish(ctx: &Context, server: &Server, ev: &Event) {
         },
         reason: ev.reason.to_string(),
         note: Some(ev.message.clone()),
-        action: "Reconcile".into(),
+        action: event_action(&ev.message),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&kev, &server.object_ref(&())).await {
@@ -323,7 +288,7 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::status_delta;
+    use super::{event_action, status_delta};
     use serde_json::json;
     use sidero_api::metal::v1alpha2::ServerStatus;
 
@@ -348,5 +313,24 @@ mod tests {
             status_delta(None, &after),
             json!({"ready": true, "inUse": true, "isClean": false})
         );
+    }
+
+    #[test]
+    fn event_actions_tell_messages_apart() {
+        for (message, action) in [
+            ("Server powered off.", "Server powered off"),
+            (
+                "Server powered on and set PXE boot once into the environment.",
+                "Server powered on and set PXE boot once into the environment",
+            ),
+            (
+                "Failed to power on: BMC 10.0.0.9:623: timeout.",
+                "Failed to power on",
+            ),
+            ("", "Reconcile"),
+        ] {
+            assert_eq!(event_action(message), action);
+        }
+        assert_eq!(event_action(&"x".repeat(300)).len(), 128);
     }
 }

@@ -2,9 +2,11 @@
 //! (dnsmasq: addresses and router advertisements only, no boot options) and our manager on
 //! the bridge, and the test API server's loopback port forwarded into the namespace. Every
 //! process is killed by its PID and the namespace deleted on drop, also on panic.
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -98,7 +100,11 @@ pub struct Lab {
     /// Scratch folder: logs, leases, OVMF variables, the serial console.
     pub dir: tempfile::TempDir,
     procs: Vec<Proc>,
+    /// PID files of processes started indirectly (daemonized), killed on drop.
+    pid_files: Vec<PathBuf>,
     forward: Option<tokio::task::JoinHandle<()>>,
+    /// Listeners of [`Lab::forward_into_ns`].
+    reverse: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Lab {
@@ -112,7 +118,9 @@ impl Lab {
             ns: format!("{NS_PREFIX}{pid}-{seq}"),
             dir: tempfile::tempdir().unwrap(),
             procs: Vec::new(),
+            pid_files: Vec::new(),
             forward: None,
+            reverse: Vec::new(),
         };
         run(&["ip", "netns", "add", &lab.ns]);
         // From here on, drop deletes the namespace even if a later step panics.
@@ -160,6 +168,12 @@ impl Lab {
             name: name.into(),
             child,
         });
+    }
+
+    /// Kills the process whose PID `pid_file` holds (if any, when dropped): for processes
+    /// that daemonize, such as a VM a BMC hook starts.
+    pub fn kill_on_drop(&mut self, pid_file: PathBuf) {
+        self.pid_files.push(pid_file);
     }
 
     /// The log of process `name` so far.
@@ -251,6 +265,47 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The reverse of [`Lab::forward_host_port`]: a listener on a free host loopback port
+    /// whose connections go to `ip:port` inside the namespace (e.g. the manager's gRPC API,
+    /// for a test playing the agent). Returns the host port.
+    pub async fn forward_into_ns(&mut self, ip: &str, port: u16) -> u16 {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let host_port = listener.local_addr().unwrap().port();
+        let ns_path = format!("/var/run/netns/{}", self.ns);
+        let target: std::net::SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        self.reverse.push(tokio::spawn(async move {
+            while let Ok((mut outside, _)) = listener.accept().await {
+                let ns_path = ns_path.clone();
+                tokio::spawn(async move {
+                    // A fresh thread (not a pooled one, which would stay in the namespace)
+                    // enters the namespace to connect; the socket keeps its namespace.
+                    let inside = tokio::task::spawn_blocking(move || {
+                        std::thread::spawn(move || {
+                            enter_netns(&File::open(ns_path).ok()?);
+                            let s = std::net::TcpStream::connect(target).ok()?;
+                            s.set_nonblocking(true).ok()?;
+                            Some(s)
+                        })
+                        .join()
+                        .ok()
+                        .flatten()
+                    })
+                    .await;
+                    if let Ok(Some(s)) = inside
+                        && let Ok(mut inside) = tokio::net::TcpStream::from_std(s)
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut outside, &mut inside).await;
+                    }
+                });
+            }
+        }));
+        host_port
+    }
+}
+
 /// SIGKILL the child when the test process dies without running its cleanup (a killed test
 /// run leaves no VM or server behind; its namespace is removed by the next run).
 #[allow(unsafe_code)]
@@ -280,12 +335,28 @@ impl Drop for Lab {
         if let Some(f) = self.forward.take() {
             f.abort();
         }
+        for r in self.reverse.drain(..) {
+            r.abort();
+        }
         // Child::kill signals the child's own PID.
         for p in &mut self.procs {
             if p.child.try_wait().ok().flatten().is_none() {
                 let _ = p.child.kill();
             }
             let _ = p.child.wait();
+        }
+        for f in &self.pid_files {
+            let pid = std::fs::read_to_string(f).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // Only while it still is in our namespace (the PID may have been reused).
+                let ino = |p: String| std::fs::metadata(p).ok().map(|m| m.ino());
+                let ours = ino(format!("/proc/{pid}/ns/net")).is_some()
+                    && ino(format!("/proc/{pid}/ns/net"))
+                        == ino(format!("/var/run/netns/{}", self.ns));
+                if ours {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+                }
+            }
         }
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }

@@ -15,119 +15,35 @@
 //! which breaks stock guests), so each boot takes tens of seconds; timeouts are minutes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod harness;
 mod lab;
 mod vm;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use harness::{API_PORT, field, log_events, start_manager};
 use lab::{Lab, MANAGER_IP, missing_prerequisite};
 use sidero_netboot::args::{Endpoints, agent_args};
 use sidero_netboot::cmdline::Cmdline;
 use vm::Firmware;
 
-/// The port the manager listens on and advertises (in the namespace, so upstream's default).
-const API_PORT: u16 = 8081;
 /// The whole boot, power on to power off, under TCG on a loaded 2-core machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
 
-/// The agent environment: `tools/initramfs/build.sh` output (cached by its inputs), built
-/// once per test binary. virtio_pci + virtio_net make the marker list the NIC, as the agent
-/// (issue 4) will need it.
+/// The agent environment: the marker initramfs, built once per test binary. virtio_pci +
+/// virtio_net make the marker list the NIC, as the agent (issue 4) will need it.
 fn environment() -> &'static PathBuf {
     static ENV: OnceLock<PathBuf> = OnceLock::new();
     ENV.get_or_init(|| {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tools/initramfs/build.sh"
-        );
-        let out = Command::new(script)
-            .args(["--module", "virtio_pci", "--module", "virtio_net"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initramfs build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        harness::build_environment(&["--module", "virtio_pci", "--module", "virtio_net"])
     })
-}
-
-/// Starts the manager in the namespace against the shared test API server.
-fn start_manager(lab: &mut Lab, kubeconfig: &std::path::Path) {
-    let env_dir = lab.path("env");
-    std::fs::create_dir_all(env_dir.join("agent-amd64")).unwrap();
-    for (from, to) in [("vmlinuz", "vmlinuz"), ("initramfs.xz", "initramfs.xz")] {
-        std::os::unix::fs::symlink(
-            environment().join(from),
-            env_dir.join("agent-amd64").join(to),
-        )
-        .unwrap();
-    }
-    let args: Vec<String> = vec![
-        format!("--api-endpoint={MANAGER_IP}"),
-        format!("--api-port={API_PORT}"),
-        format!("--http-port={API_PORT}"),
-        // Upstream's `:69`. The manager's address is the bridge's second one: a wildcard
-        // TFTP socket alone would answer from the primary (10.214.0.1), which OVMF drops (it
-        // then falls back to UEFI HTTP boot after ~90 s); the manager also binds
-        // 10.214.0.2:69 for that, and the UEFI test checks the TFTP transfer.
-        "--tftp-addr=:69".into(),
-        "--dhcp-ipxe-clients=http-script".into(),
-        "--enable-leader-election=false".into(),
-        "--ipxe-dir=/usr/lib/ipxe".into(),
-        // The `default` Environment's assets: nothing to download in this test, and nothing
-        // may leave the namespace.
-        "--talos-assets-base=http://127.0.0.1:9".into(),
-        format!("--tftp-dir={}", lab.path("tftp").display()),
-        format!("--env-dir={}", env_dir.display()),
-        format!("--kubeconfig={}", kubeconfig.display()),
-    ];
-    lab.spawn(
-        "manager",
-        env!("CARGO_BIN_EXE_sidero-controller-manager"),
-        &args,
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !lab.log("manager").contains("serving HTTP and gRPC") {
-        assert!(
-            lab.running("manager"),
-            "manager exited:\n{}",
-            lab.log("manager")
-        );
-        assert!(
-            Instant::now() < deadline,
-            "manager not serving:\n{}",
-            lab.log("manager")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Everything the machine and the services printed, for failure messages.
 fn context(lab: &Lab) -> String {
-    format!(
-        "--- serial:\n{}\n--- manager:\n{}\n--- qemu:\n{}\n--- dnsmasq:\n{}",
-        String::from_utf8_lossy(&std::fs::read(lab.path("serial.log")).unwrap_or_default()),
-        lab.log("manager"),
-        lab.log("qemu"),
-        std::fs::read_to_string(lab.path("dnsmasq-dhcp.log")).unwrap_or_default()
-    )
-}
-
-/// The manager's JSON log lines whose message is `message`.
-fn log_events(log: &str, message: &str) -> Vec<serde_json::Value> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["fields"]["message"].as_str() == Some(message))
-        .collect()
-}
-
-fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
-    v["fields"][name].as_str().unwrap_or_default()
+    harness::context(lab)
 }
 
 async fn boot(firmware: Firmware, uuid: &str, mac: &str) {
@@ -141,7 +57,7 @@ async fn boot(firmware: Firmware, uuid: &str, mac: &str) {
     let mut lab = Lab::new();
     lab.forward_host_port(api_port);
     lab.start_dnsmasq();
-    start_manager(&mut lab, cp.kubeconfig());
+    start_manager(&mut lab, cp.kubeconfig(), &env, &[]);
 
     let started = Instant::now();
     vm::start(&mut lab, firmware, uuid, mac);

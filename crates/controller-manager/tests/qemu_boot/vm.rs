@@ -1,5 +1,6 @@
 //! The QEMU machine: one virtio NIC on the lab's tap, SMBIOS UUID set, serial console in a
 //! file, TCG. Firmware is SeaBIOS with the NIC's iPXE ROM, or OVMF with its own PXE.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,6 +22,13 @@ const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 /// Powers the machine on, PXE first.
 pub fn start(lab: &mut Lab, firmware: Firmware, uuid: &str, mac: &str) {
+    let args = qemu_args(lab, firmware, uuid, mac);
+    lab.spawn("qemu", "qemu-system-x86_64", &args);
+}
+
+/// The QEMU command line (without the program) of the machine: network boot first, serial
+/// console in the lab's `serial.log`, monitor on `monitor.sock`.
+pub fn qemu_args(lab: &Lab, firmware: Firmware, uuid: &str, mac: &str) -> Vec<String> {
     let mut args: Vec<String> = [
         "-accel",
         "tcg",
@@ -65,7 +73,7 @@ pub fn start(lab: &mut Lab, firmware: Firmware, uuid: &str, mac: &str) {
             args.push(format!("if=pflash,format=raw,file={}", vars.display()));
         }
     }
-    lab.spawn("qemu", "qemu-system-x86_64", &args);
+    args
 }
 
 /// Waits for the initramfs's marker line on the serial console; returns it from the marker

@@ -82,10 +82,25 @@ fn generate_cluster_lists_and_renders_the_template_variables() {
     let mut got = listed(&out);
     got.sort();
     got.dedup();
-    // Required variables are listed; CLUSTER_NAME comes from the argument.
     for v in TEMPLATE_VARS {
         assert!(got.iter().any(|g| g == v), "{v} missing in:\n{out}");
     }
+    // The counts and the cluster name come from flags with defaults; the rest is required.
+    let required = out.split("Optional Variables:").next().unwrap_or_default();
+    let mut required = listed(required);
+    required.sort();
+    assert_eq!(
+        required,
+        [
+            "CONTROL_PLANE_ENDPOINT",
+            "CONTROL_PLANE_PORT",
+            "CONTROL_PLANE_SERVERCLASS",
+            "KUBERNETES_VERSION",
+            "TALOS_VERSION",
+            "WORKER_SERVERCLASS"
+        ],
+        "{out}"
+    );
 
     let config = home.join("clusterctl.yaml");
     std::fs::write(

@@ -174,6 +174,20 @@ async fn components_install_into_a_real_api_server() {
     assert!(failures.is_empty(), "rejected:\n{}", failures.join("\n"));
     println!("dry-ran and created {} objects", todo.len());
 
+    // Host networking with a non-default port (as documented for single-node sites) is valid.
+    let host = render(
+        &read(&dir, "infrastructure-components.yaml"),
+        &[
+            ("SIDERO_CONTROLLER_MANAGER_HOST_NETWORK", "true"),
+            ("SIDERO_CONTROLLER_MANAGER_DEPLOYMENT_STRATEGY", "Recreate"),
+            ("SIDERO_CONTROLLER_MANAGER_API_PORT", "9081"),
+            ("SIDERO_CONTROLLER_MANAGER_CONTAINER_API_PORT", "9081"),
+        ],
+    );
+    let mut scm = common::find(&host, "Deployment", "sidero-controller-manager").clone();
+    scm["metadata"]["name"] = "sidero-controller-manager-hostnet".into();
+    create(&client, &scm, true).await.unwrap();
+
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     for d in todo

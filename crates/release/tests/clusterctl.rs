@@ -1,6 +1,8 @@
 //! clusterctl v1.10.10 (built from its Go module) reads the release offline: it lists and
 //! renders the variables of the cluster template and of the components from a clusterctl
-//! config file. Every run is inside a fresh network namespace with no interfaces up
+//! config file, and uses the folder as the `sidero` provider repository (`generate provider`
+//! reads metadata.yaml and the components as `clusterctl init` would; `clusterctl init` itself
+//! is not run, it would fetch the core provider). Every run is inside a fresh network namespace with no interfaces up
 //! (`unshare -n`), with a temp HOME and the version check off, so a network call would fail
 //! the test instead of leaving the machine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -14,9 +16,9 @@ use common::{docs, find, written};
 use serde_json::Value;
 use sidero_release::vars::VARIABLES;
 
-fn clusterctl(home: &Path, args: &[&str]) -> String {
+fn run(home: &Path, args: &[&str]) -> std::process::Output {
     let bin = sidero_testenv::capi::clusterctl().unwrap();
-    let out = Command::new("unshare")
+    Command::new("unshare")
         .arg("-n")
         .arg(&bin)
         .args(args)
@@ -26,7 +28,11 @@ fn clusterctl(home: &Path, args: &[&str]) -> String {
         .env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true")
         .env("KUBECONFIG", home.join("no-kubeconfig"))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn clusterctl(home: &Path, args: &[&str]) -> String {
+    let out = run(home, args);
     assert!(
         out.status.success(),
         "clusterctl {args:?}: {}\n{}",
@@ -211,4 +217,102 @@ fn generate_yaml_lists_and_renders_the_component_variables() {
         9081
     );
     println!("clusterctl listed {} component variables", VARIABLES.len());
+}
+
+/// A clusterctl config naming our folder as the `sidero` infrastructure provider.
+fn provider_config(home: &Path, components: &Path, extra: &str) -> String {
+    let config = home.join("providers.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "providers:\n  - name: sidero\n    url: file://{}\n    type: InfrastructureProvider\n{extra}",
+            components.display()
+        ),
+    )
+    .unwrap();
+    config.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_folder_works_as_a_provider_repository() {
+    let (tmp, dir) = written();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let config = provider_config(
+        &home,
+        &dir.join("infrastructure-components.yaml"),
+        "SIDERO_CONTROLLER_MANAGER_HOST_NETWORK: \"true\"\n",
+    );
+    // What `clusterctl init` would install, read from the folder through metadata.yaml.
+    let out = clusterctl(
+        &home,
+        &[
+            "generate",
+            "provider",
+            "--infrastructure",
+            "sidero:v0.7.0",
+            "--config",
+            &config,
+        ],
+    );
+    let objs = docs(&out);
+    let count = |k: &str| objs.iter().filter(|o| o["kind"] == k).count();
+    assert_eq!(
+        (count("CustomResourceDefinition"), count("Deployment")),
+        (7, 2)
+    );
+    for o in &objs {
+        assert_eq!(
+            o["metadata"]["labels"]["cluster.x-k8s.io/provider"], "infrastructure-sidero",
+            "clusterctl labels every object as the provider's"
+        );
+    }
+    let scm = find(&objs, "Deployment", "sidero-controller-manager");
+    assert_eq!(
+        scm["spec"]["template"]["spec"]["hostNetwork"],
+        Value::Bool(true)
+    );
+    // The cluster template comes from the same folder.
+    let out = clusterctl(
+        &home,
+        &[
+            "generate",
+            "cluster",
+            "e2e",
+            "--infrastructure",
+            "sidero:v0.7.0",
+            "--config",
+            &config,
+            "--target-namespace",
+            "default",
+            "--list-variables",
+        ],
+    );
+    assert!(out.contains("CONTROL_PLANE_SERVERCLASS"), "{out}");
+
+    // The same files published as a v0.4 release map to contract v1alpha4: refused.
+    let old = tmp.path().join("infrastructure-sidero/v0.4.0");
+    std::fs::create_dir_all(&old).unwrap();
+    for f in [
+        "infrastructure-components.yaml",
+        "metadata.yaml",
+        "cluster-template.yaml",
+    ] {
+        std::fs::copy(dir.join(f), old.join(f)).unwrap();
+    }
+    let config = provider_config(&home, &old.join("infrastructure-components.yaml"), "");
+    let out = run(
+        &home,
+        &[
+            "generate",
+            "provider",
+            "--infrastructure",
+            "sidero:v0.4.0",
+            "--config",
+            &config,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("v1alpha4"), "{err}");
 }

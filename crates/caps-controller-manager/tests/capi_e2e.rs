@@ -228,7 +228,7 @@ async fn cluster_from_template_binds_servers_and_serves_valid_configs() {
     // CACPPT creates the control-plane Machine, CAPI its MetalMachine from the template,
     // CABPT its bootstrap data; CAPS binds it to the only cp-box server.
     let mms: Api<MetalMachine> = Api::namespaced(client.clone(), "default");
-    let cp = eventually("control-plane MetalMachine bound", 180, || async {
+    let cp = eventually_or_dump(&client, "control-plane MetalMachine bound", 180, || async {
         let all = mms.list(&ListParams::default()).await.ok()?.items;
         all.into_iter().find(|m| {
             m.name_any().starts_with("e2e-cp") && m.status.as_ref().is_some_and(|s| s.ready)
@@ -373,4 +373,90 @@ async fn reqwest_get(url: &str) -> String {
     let (body, code) = text.rsplit_once('\n').unwrap();
     assert_eq!(code, "200", "{url}: {body}");
     body.to_owned()
+}
+
+/// [`eventually`], but on timeout prints what the machines, servers and classes look like.
+async fn eventually_or_dump<T, F, Fut>(client: &Client, what: &str, secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            for s in Api::<Server>::all(client.clone())
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+            {
+                eprintln!(
+                    "server {} accepted={} status={:?}",
+                    s.name_any(),
+                    s.spec.accepted,
+                    s.status
+                );
+            }
+            for c in Api::<ServerClass>::all(client.clone())
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+            {
+                eprintln!("class {} status={:?}", c.name_any(), c.status);
+            }
+            for m in Api::<MetalMachine>::namespaced(client.clone(), "default")
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+            {
+                eprintln!(
+                    "metalmachine {} owners={:?} spec={:?} status={:?}",
+                    m.name_any(),
+                    m.metadata.owner_references,
+                    m.spec,
+                    m.status
+                );
+            }
+            for kind in ["Machine", "Cluster"] {
+                let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+                    "cluster.x-k8s.io",
+                    "v1beta1",
+                    kind,
+                ));
+                for o in Api::<DynamicObject>::namespaced_with(client.clone(), "default", &ar)
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items
+                {
+                    eprintln!("{kind} {}: {}", o.name_any(), o.data);
+                }
+            }
+            let (tcp, _) = kube::discovery::pinned_kind(
+                client,
+                &GroupVersionKind::gvk(
+                    "controlplane.cluster.x-k8s.io",
+                    "v1alpha3",
+                    "TalosControlPlane",
+                ),
+            )
+            .await
+            .unwrap();
+            for o in Api::<DynamicObject>::namespaced_with(client.clone(), "default", &tcp)
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+            {
+                eprintln!("TalosControlPlane {}: {}", o.name_any(), o.data);
+            }
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -170,6 +170,7 @@ async fn patch_server(
     server: &Server,
     decision: &Decision,
     status: &sidero_api::metal::v1alpha2::ServerStatus,
+    mut resource_version: Option<String>,
 ) -> Result<(), ReconcileError> {
     let api: Api<Server> = Api::all(ctx.client.clone());
     let name = server.name_any();
@@ -185,21 +186,32 @@ async fn patch_server(
         meta.insert("ownerReferences".into(), serde_json::Value::Null);
     }
     if !meta.is_empty() {
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": meta})),
-        )
-        .await?;
+        let patched = api
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": meta})),
+            )
+            .await?;
+        resource_version = patched.resource_version();
     }
     if server.status.as_ref() != Some(status) {
-        let patch = status_delta(server.status.as_ref(), status);
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": patch})),
-        )
-        .await?;
+        // Conditioned on the version this reconcile decided from: the Agent API writes the
+        // status too (a server registered and wiped while we decided from its first, status-
+        // less version must not be marked dirty again). A conflict means the object changed,
+        // and its watch event reconciles it again.
+        let patch = json!({"metadata": {"resourceVersion": resource_version},
+                           "status": status_delta(server.status.as_ref(), status)});
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                tracing::debug!(server = %name, "server changed while reconciling; deciding again");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
@@ -257,23 +269,25 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
                 .unwrap_or_else(|| "management client".into()),
         ));
     }
+    let mut resource_version = server.resource_version();
     if decision.finalizer == FinalizerChange::Add {
         let mut finalizers = server.finalizers().to_vec();
         finalizers.push(SERVER_FINALIZER.to_string());
-        Api::<Server>::all(ctx.client.clone())
+        let patched = Api::<Server>::all(ctx.client.clone())
             .patch(
                 &name,
                 &PatchParams::default(),
                 &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
             )
             .await?;
+        resource_version = patched.resource_version();
     }
     if let Some(pm) = pm.as_deref() {
         for &action in &decision.actions {
             if let Err(e) = act(pm, action).await {
                 let failure = decision.failure(action, &e);
                 publish(&ctx, &server, &failure.event).await;
-                patch_server(&ctx, &server, &decision, &failure.status).await?;
+                patch_server(&ctx, &server, &decision, &failure.status, resource_version).await?;
                 return Ok(to_action(failure.requeue));
             }
         }
@@ -281,7 +295,14 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
     for ev in &decision.success_events {
         publish(&ctx, &server, ev).await;
     }
-    patch_server(&ctx, &server, &decision, &decision.status_after_success()).await?;
+    patch_server(
+        &ctx,
+        &server,
+        &decision,
+        &decision.status_after_success(),
+        resource_version,
+    )
+    .await?;
     Ok(to_action(decision.requeue))
 }
 

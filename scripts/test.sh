@@ -58,7 +58,10 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+# --no-fail-fast: one red test binary must not hide the results of the others; the summary
+# below is printed either way and the script then fails.
+test_rc=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt || test_rc=$?
 
 step "fuzzing every parser of untrusted bytes (bounded)"
 fuzz_secs=${SIDERO_FUZZ_SECONDS:-20}
@@ -82,3 +85,4 @@ failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {pri
 ignored=$(grep -Eo '[0-9]+ ignored' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 echo "total: $(( $(date +%s) - t0 ))s"
 echo "$passed passed, $failed failed, $ignored skipped"
+exit "$test_rc"

@@ -39,7 +39,7 @@ fn defaults_mean_upstream_defaults() {
     assert_eq!(f.ipmi_pxe_method, "uefi");
     assert_eq!(f.boot_from_disk_method, "ipxe-exit");
     assert_eq!(f.diagnostics_address, ":8443");
-    assert_eq!(f.test_power_simulated_explicit_failure_prob, 0.0);
+    assert_eq!(f.power.test_power_simulated_explicit_failure_prob, 0.0);
     // `-` means empty: the node IP from API_ENDPOINT is used for both endpoints.
     assert_eq!(
         f.resolved_api_endpoint(Some("192.0.2.1")).unwrap(),
@@ -91,5 +91,5 @@ fn set_values_reach_the_flags() {
     assert_eq!(f.ipmi_pxe_method, "bios");
     assert_eq!(f.wireguard_endpoint_host("192.0.2.1"), "wg.example");
     assert_eq!(f.negative_address_filter, ["10.0.0.0/8", "192.168.0.0/16"]);
-    assert_eq!(f.test_power_simulated_silent_failure_prob, 0.25);
+    assert_eq!(f.power.test_power_simulated_silent_failure_prob, 0.25);
 }

@@ -340,13 +340,11 @@ async fn cluster_from_template_binds_servers_and_serves_valid_configs() {
             .then_some(())
     })
     .await;
-    // Released servers are dirty (they must be wiped before the next allocation); the worker
-    // that was never bound stays clean.
-    let never_bound: Vec<String> = (0..3)
-        .map(|i| format!("e2e-worker-{i}"))
-        .filter(|w| !workers.contains(w))
-        .collect();
-    assert_eq!(never_bound.len(), 1);
+    // Released servers are unallocated and dirty (they must be wiped before the next
+    // allocation). The spare worker may be dirty too: a racing reconcile can bind it for a
+    // moment before giving it back, and the Server controller cannot know it never booted.
+    let mut bound = workers.clone();
+    bound.push("e2e-cp-0".into());
     let servers: Api<Server> = Api::all(client.clone());
     eventually("released servers unallocated and dirty", 60, || async {
         let all = servers.list(&ListParams::default()).await.ok()?.items;
@@ -355,7 +353,7 @@ async fn cluster_from_template_binds_servers_and_serves_valid_configs() {
             .filter(|s| s.name_any().starts_with("e2e-"))
             .all(|s| {
                 let st = s.status.clone().unwrap_or_default();
-                !st.in_use && st.is_clean == (s.name_any() == never_bound[0])
+                !st.in_use && !(bound.contains(&s.name_any()) && st.is_clean)
             });
         ok.then_some(())
     })

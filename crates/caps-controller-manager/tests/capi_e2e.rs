@@ -107,10 +107,31 @@ async fn register(
         .patch(uuid, &PatchParams::default(), &Patch::Merge(patch))
         .await
         .unwrap();
+    // A real agent reports the wipe long after the Server controller has seen the accepted
+    // server (it boots and wipes first); wait for that, then report, then see it clean.
+    // (Reporting within milliseconds of the accept can still be undone by the controller's
+    // decision from the first version: noted as a known race.)
+    let servers: Api<Server> = Api::all(client.clone());
+    eventually("controller saw the accepted server", 60, || async {
+        let s = servers.get(uuid).await.ok()?;
+        s.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "PowerCycle")
+            .then_some(())
+    })
+    .await;
     agent
         .mark_server_as_wiped(api::MarkServerAsWipedRequest { uuid: uuid.into() })
         .await
         .unwrap();
+    eventually("server clean", 60, || async {
+        let s = servers.get(uuid).await.ok()?;
+        s.status.as_ref()?.is_clean.then_some(())
+    })
+    .await;
 }
 
 async fn server_class(client: &Client, name: &str, product: &str) {

@@ -256,7 +256,8 @@ async fn power_commands_through_redfish() {
     );
     // The emulator's fake driver applies writes a little later (and always reports
     // `BootSourceOverrideEnabled: Continuous`, so only target and mode are checked).
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The emulator's fake driver applies power changes late, later still on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, sys) = emu.get(&system).await.unwrap();
         let boot = &sys["Boot"];
@@ -276,7 +277,8 @@ async fn power_commands_through_redfish() {
         o.stdout,
         o.stderr
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The emulator's fake driver applies power changes late, later still on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let o = sideroctl(kc, &["power", "status", "srv-redfish"]);
         if o.stdout.contains("power off") {

@@ -82,6 +82,26 @@ pub fn candidates(
         .collect()
 }
 
+/// `candidates` rotated to start at a position derived from `key` (the machine's uid), so
+/// machines allocating at the same moment start at different servers instead of all racing
+/// for the first one (each lost race costs a refused create and a retry); the class order is
+/// kept from there on, wrapping around.
+pub fn spread<'a>(candidates: &[&'a str], key: &str) -> Vec<&'a str> {
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    // FNV-1a: stable across processes and versions, unlike std's hasher.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let start = (hash % candidates.len() as u64) as usize;
+    candidates[start..]
+        .iter()
+        .chain(&candidates[..start])
+        .copied()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -144,5 +164,28 @@ mod tests {
             "server s1 is bound to metal machine ns/m1"
         );
         assert_eq!(Refusal::NotClean.reason(), "ServerNotClean");
+    }
+
+    #[test]
+    fn spread_rotates_by_key_and_keeps_every_candidate() {
+        let all = ["a", "b", "c", "d", "e"];
+        assert!(spread(&[], "uid").is_empty());
+        let mut starts = std::collections::BTreeSet::new();
+        for i in 0..50 {
+            let key = format!("uid-{i}");
+            let got = spread(&all, &key);
+            assert_eq!(got, spread(&all, &key), "stable for one key");
+            let mut sorted = got.clone();
+            sorted.sort();
+            assert_eq!(sorted, all, "a rotation, nothing lost");
+            let at = all.iter().position(|s| *s == got[0]).unwrap();
+            let rotated: Vec<&str> = all[at..].iter().chain(&all[..at]).copied().collect();
+            assert_eq!(got, rotated, "class order kept, wrapping");
+            starts.insert(got[0]);
+        }
+        assert!(
+            starts.len() >= 4,
+            "keys spread over the servers: {starts:?}"
+        );
     }
 }

@@ -104,11 +104,30 @@ pub async fn machine(
     class: Option<&str>,
     server_ref: Option<&str>,
 ) {
+    machine_with(client, ns, cluster, name, class, server_ref, true).await;
+}
+
+/// [`machine`], with the bootstrap data secret set now (`bootstrap`) or left for
+/// [`bootstrap_ready`] (as while CABPT is still generating the config).
+pub async fn machine_with(
+    client: &Client,
+    ns: &str,
+    cluster: &str,
+    name: &str,
+    class: Option<&str>,
+    server_ref: Option<&str>,
+    bootstrap: bool,
+) {
+    let boot = if bootstrap {
+        json!({"dataSecretName": format!("{name}-bootstrap")})
+    } else {
+        json!({})
+    };
     let m = create_dynamic(
         &capi(client, ns, "Machine"),
         json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine",
             "metadata": {"name": name, "namespace": ns, "labels": {"cluster.x-k8s.io/cluster-name": cluster}},
-            "spec": {"clusterName": cluster, "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+            "spec": {"clusterName": cluster, "bootstrap": boot,
                      "infrastructureRef": {"apiVersion": "infrastructure.cluster.x-k8s.io/v1alpha3", "kind": "MetalMachine", "name": name}}}),
     )
     .await;
@@ -127,6 +146,20 @@ pub async fn machine(
     .unwrap();
     Api::<MetalMachine>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &mm)
+        .await
+        .unwrap();
+}
+
+/// Sets the Machine's bootstrap data secret, as the bootstrap provider does when it is done.
+pub async fn bootstrap_ready(client: &Client, ns: &str, name: &str) {
+    capi(client, ns, "Machine")
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"bootstrap": {"dataSecretName": format!("{name}-bootstrap")}}}),
+            ),
+        )
         .await
         .unwrap();
 }

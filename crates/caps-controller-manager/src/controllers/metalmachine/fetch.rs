@@ -10,7 +10,7 @@ use kube::{Api, ResourceExt};
 use sidero_api::infra::v1alpha3::{MetalMachine, ServerBinding};
 use sidero_api::metal::v1alpha2::{Server, ServerClass};
 use sidero_caps::CLUSTER_NAME_LABEL;
-use sidero_caps::allocation::candidates;
+use sidero_caps::allocation::{candidates, spread};
 use sidero_caps::metalmachine::{
     ClassLookup, METAL_MACHINE_UID_LABEL, MachineView, Snapshot, is_own,
 };
@@ -80,6 +80,7 @@ impl Facts {
                             |n| ctx.servers.get(&ObjectRef::new(n)).map(|s| (*s).clone()),
                             |n| ctx.bindings.get(&ObjectRef::new(n)).is_some(),
                         );
+                        let free = spread(&free, mm.uid().as_deref().unwrap_or_default());
                         let lookup = ClassLookup::Found {
                             name,
                             candidates: free.iter().map(|s| s.to_string()).collect(),

@@ -44,8 +44,25 @@ pub struct Context {
 /// How many decide/act rounds one reconcile may take (each state change is one round).
 const MAX_ROUNDS: usize = 8;
 
+/// What wakes a MetalMachine reconcile besides changes of the machine itself and its bindings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Triggers {
+    /// Watches on everything a waiting machine depends on: CAPI Machines and Clusters,
+    /// ServerClasses, Servers that become free, kubeconfig Secrets. What the manager runs.
+    Dependencies,
+    /// Upstream's trigger model (spec §3.5): MetalMachines and ServerBindings only, every wait
+    /// re-checked by the 20 s requeue. Kept as the baseline the allocation benchmark measures
+    /// against in the same run, since upstream's binary cannot be built here.
+    PollingBaseline,
+}
+
 /// Runs the controller until the process is asked to stop.
 pub async fn run(client: Client, capi: CapiResources) {
+    run_with(client, capi, Triggers::Dependencies).await;
+}
+
+/// Runs the controller with the given trigger model until the process is asked to stop.
+pub async fn run_with(client: Client, capi: CapiResources, triggers: Triggers) {
     let (servers, server_writer) = reflector::store::<Server>();
     let (bindings, binding_writer) = reflector::store::<ServerBinding>();
     let server_events = watcher(
@@ -87,89 +104,96 @@ pub async fn run(client: Client, capi: CapiResources) {
     let by_cluster = machines.clone();
     let by_class = machines.clone();
     let by_secret = machines.clone();
-    controller
-        .watches_stream(binding_events, |b: ServerBinding| {
-            let r = &b.spec.metal_machine_ref;
-            Some(ObjectRef::<MetalMachine>::new(r.name.as_deref()?).within(r.namespace.as_deref()?))
-        })
-        .watches_with(
-            Api::<DynamicObject>::all_with(client.clone(), &capi.machine),
-            capi.machine.clone(),
-            watcher::Config::default(),
-            |m: DynamicObject| {
-                let (kind, name) = infrastructure_ref(&m)?;
-                let ns = m.namespace()?;
-                (kind == "MetalMachine").then(|| ObjectRef::new(&name).within(&ns))
-            },
-        )
-        .watches_with(
-            Api::<DynamicObject>::all_with(client.clone(), &capi.cluster),
-            capi.cluster.clone(),
-            watcher::Config::default(),
-            move |c: DynamicObject| {
-                let (name, ns) = (c.name_any(), c.namespace().unwrap_or_default());
-                by_cluster
-                    .state()
-                    .iter()
-                    .filter(|m| {
-                        m.namespace().as_deref() == Some(ns.as_str())
-                            && m.labels().get(CLUSTER_NAME_LABEL) == Some(&name)
+    let controller = controller.watches_stream(binding_events, |b: ServerBinding| {
+        let r = &b.spec.metal_machine_ref;
+        Some(ObjectRef::<MetalMachine>::new(r.name.as_deref()?).within(r.namespace.as_deref()?))
+    });
+    let controller = match triggers {
+        Triggers::Dependencies => controller
+            .watches_with(
+                Api::<DynamicObject>::all_with(client.clone(), &capi.machine),
+                capi.machine.clone(),
+                watcher::Config::default(),
+                |m: DynamicObject| {
+                    let (kind, name) = infrastructure_ref(&m)?;
+                    let ns = m.namespace()?;
+                    (kind == "MetalMachine").then(|| ObjectRef::new(&name).within(&ns))
+                },
+            )
+            .watches_with(
+                Api::<DynamicObject>::all_with(client.clone(), &capi.cluster),
+                capi.cluster.clone(),
+                watcher::Config::default(),
+                move |c: DynamicObject| {
+                    let (name, ns) = (c.name_any(), c.namespace().unwrap_or_default());
+                    by_cluster
+                        .state()
+                        .iter()
+                        .filter(|m| {
+                            m.namespace().as_deref() == Some(ns.as_str())
+                                && m.labels().get(CLUSTER_NAME_LABEL) == Some(&name)
+                        })
+                        .map(|m| ObjectRef::from_obj(m.as_ref()))
+                        .collect::<Vec<_>>()
+                },
+            )
+            .watches(
+                Api::<ServerClass>::all(client.clone()),
+                watcher::Config::default(),
+                move |c: ServerClass| {
+                    let class = c.name_any();
+                    waiting_machines(&by_class, |m| {
+                        m.spec
+                            .server_class_ref
+                            .as_ref()
+                            .and_then(|r| r.name.as_deref())
+                            == Some(class.as_str())
                     })
-                    .map(|m| ObjectRef::from_obj(m.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            Api::<ServerClass>::all(client.clone()),
-            watcher::Config::default(),
-            move |c: ServerClass| {
-                let class = c.name_any();
-                waiting_machines(&by_class, |m| {
-                    m.spec
-                        .server_class_ref
-                        .as_ref()
-                        .and_then(|r| r.name.as_deref())
-                        == Some(class.as_str())
+                },
+            )
+            // CAPI's `<cluster>-kubeconfig` Secret (labelled with the cluster name) lets the
+            // workload Node get its providerID.
+            .watches(
+                Api::<k8s_openapi::api::core::v1::Secret>::all(client.clone()),
+                watcher::Config::default().labels(CLUSTER_NAME_LABEL),
+                move |s: k8s_openapi::api::core::v1::Secret| {
+                    let cluster = s
+                        .labels()
+                        .get(CLUSTER_NAME_LABEL)
+                        .cloned()
+                        .unwrap_or_default();
+                    let ns = s.namespace().unwrap_or_default();
+                    if s.name_any() != format!("{cluster}-kubeconfig") {
+                        return Vec::new();
+                    }
+                    by_secret
+                        .state()
+                        .iter()
+                        .filter(|m| {
+                            m.namespace().as_deref() == Some(ns.as_str())
+                                && m.labels().get(CLUSTER_NAME_LABEL) == Some(&cluster)
+                        })
+                        .map(|m| ObjectRef::from_obj(m.as_ref()))
+                        .collect::<Vec<_>>()
+                },
+            )
+            // A server that becomes free wakes the machines still waiting (any class, since class
+            // status does not change when a server is wiped), and machines that name it.
+            .watches_stream(server_events, move |s: Server| {
+                let name = s.name_any();
+                let free = check_free(Some(&s)).is_ok();
+                waiting_machines(&waiting, |m| {
+                    let named = m.spec.server_ref.as_ref().and_then(|r| r.name.as_deref())
+                        == Some(name.as_str());
+                    named || (free && m.spec.server_ref.is_none())
                 })
-            },
-        )
-        // CAPI's `<cluster>-kubeconfig` Secret (labelled with the cluster name) lets the
-        // workload Node get its providerID.
-        .watches(
-            Api::<k8s_openapi::api::core::v1::Secret>::all(client.clone()),
-            watcher::Config::default().labels(CLUSTER_NAME_LABEL),
-            move |s: k8s_openapi::api::core::v1::Secret| {
-                let cluster = s
-                    .labels()
-                    .get(CLUSTER_NAME_LABEL)
-                    .cloned()
-                    .unwrap_or_default();
-                let ns = s.namespace().unwrap_or_default();
-                if s.name_any() != format!("{cluster}-kubeconfig") {
-                    return Vec::new();
-                }
-                by_secret
-                    .state()
-                    .iter()
-                    .filter(|m| {
-                        m.namespace().as_deref() == Some(ns.as_str())
-                            && m.labels().get(CLUSTER_NAME_LABEL) == Some(&cluster)
-                    })
-                    .map(|m| ObjectRef::from_obj(m.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        // A server that becomes free wakes the machines still waiting (any class, since class
-        // status does not change when a server is wiped), and machines that name it.
-        .watches_stream(server_events, move |s: Server| {
-            let name = s.name_any();
-            let free = check_free(Some(&s)).is_ok();
-            waiting_machines(&waiting, |m| {
-                let named = m.spec.server_ref.as_ref().and_then(|r| r.name.as_deref())
-                    == Some(name.as_str());
-                named || (free && m.spec.server_ref.is_none())
-            })
-        })
+            }),
+        // The server cache still feeds candidate selection; its events wake nobody.
+        Triggers::PollingBaseline => {
+            controller.watches_stream(server_events, |_: Server| None::<ObjectRef<MetalMachine>>)
+        }
+    };
+    controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -152,10 +152,13 @@ async fn allocation_status_provider_id_and_release() {
         .patch_status(&server, &PatchParams::default(), &Patch::Merge(status))
         .await
         .unwrap();
-    let mm = eventually(LIMIT, "addresses copied", || async {
-        get_mm(&client, ns, "m1")
-            .await
-            .filter(|m| m.status.as_ref().is_some_and(|s| s.addresses.len() == 2))
+    // Two writes, so two reconciles: the first may copy the addresses before the condition.
+    let mm = eventually(LIMIT, "addresses and conditions copied", || async {
+        get_mm(&client, ns, "m1").await.filter(|m| {
+            m.status.as_ref().is_some_and(|s| {
+                s.addresses.len() == 2 && condition::is_true(&s.conditions, "TalosInstalled")
+            })
+        })
     })
     .await;
     let s = mm.status.as_ref().unwrap();

@@ -293,20 +293,41 @@ async fn set_server_ref(
     mm: &MetalMachine,
     server: &str,
 ) -> Result<bool, ReconcileError> {
-    let patch = json!({"metadata": {"resourceVersion": mm.resource_version()},
-                       "spec": {"serverRef": {"kind": "Server", "name": server}}});
-    match api
-        .patch(
-            &mm.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_status(&e, 409) => Ok(false),
-        Err(e) => Err(e.into()),
+    // The write is conditioned on the version decided from, so a concurrent reconcile that
+    // recorded another server wins. A conflict from an unrelated change (CAPI labels the
+    // machine, a status write) must not cost the binding: giving it back would leave the
+    // server dirty although it never booted. So re-read and retry while no server is recorded.
+    let mut version = mm.resource_version();
+    for _ in 0..5 {
+        let patch = json!({"metadata": {"resourceVersion": version},
+                           "spec": {"serverRef": {"kind": "Server", "name": server}}});
+        match api
+            .patch(
+                &mm.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(e) if is_status(&e, 409) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some(current) = api.get_opt(&mm.name_any()).await? else {
+            return Ok(false);
+        };
+        match current
+            .spec
+            .server_ref
+            .as_ref()
+            .and_then(|r| r.name.as_deref())
+            .filter(|n| !n.is_empty())
+        {
+            Some(recorded) => return Ok(recorded == server),
+            None => version = current.resource_version(),
+        }
     }
+    Ok(false)
 }
 
 /// Deletes a binding this round created but could not record in the machine.

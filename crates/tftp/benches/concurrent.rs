@@ -58,7 +58,12 @@ impl Drop for Reap {
 /// Creates a namespace, runs `--inside` there (bounded), deletes it.
 fn outside() -> ExitCode {
     let ns = format!("sidero-tftp-bench-{}", std::process::id());
-    let ip = |a: &[&str]| Command::new("ip").args(a).status().is_ok_and(|s| s.success());
+    let ip = |a: &[&str]| {
+        Command::new("ip")
+            .args(a)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !ip(&["netns", "add", &ns]) {
         eprintln!("cannot create network namespace {ns} (needs root and iproute2)");
         return ExitCode::FAILURE;
@@ -170,8 +175,11 @@ async fn fetch(server: SocketAddr, file: &[u8]) -> Result<usize, String> {
     })
     .encode(&mut rrq)
     .map_err(|e| e.to_string())?;
-    encode_option_pairs(&mut rrq, &[("blksize", BLKSIZE.to_string().as_str()), ("tsize", "0")])
-        .map_err(|e| e.to_string())?;
+    encode_option_pairs(
+        &mut rrq,
+        &[("blksize", BLKSIZE.to_string().as_str()), ("tsize", "0")],
+    )
+    .map_err(|e| e.to_string())?;
     let mut last_sent = rrq;
     let mut dest = server;
     let mut peer: Option<SocketAddr> = None;
@@ -277,7 +285,13 @@ impl Totals {
 }
 
 /// `clients` tasks, each doing `rounds` sequential transfers.
-async fn trial(server: SocketAddr, file: Arc<Vec<u8>>, clients: usize, rounds: usize, t: &mut Totals) {
+async fn trial(
+    server: SocketAddr,
+    file: Arc<Vec<u8>>,
+    clients: usize,
+    rounds: usize,
+    t: &mut Totals,
+) {
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..clients {

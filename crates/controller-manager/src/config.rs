@@ -111,6 +111,11 @@ pub struct Flags {
     /// flat one (`snponly.efi`, `ipxe.efi`, `undionly.kpxe`).
     #[arg(long, default_value = "/var/lib/sidero/ipxe")]
     pub ipxe_dir: String,
+    /// Folder of the arm64 EFI binaries (`ipxe.efi`, `snp.efi`, served as `ipxe-arm64.efi`
+    /// and `snp-arm64.efi`); empty means `<ipxe-dir>/arm64`, upstream's layout. Missing
+    /// binaries are logged and answered with TFTP "file not found".
+    #[arg(long, default_value = "")]
+    pub ipxe_arm64_dir: String,
     /// TFTP listen address (`:69` means all addresses, as upstream).
     #[arg(long, default_value = ":69")]
     pub tftp_addr: String,

@@ -197,13 +197,12 @@ async fn main() -> anyhow::Result<()> {
         client.clone(),
     ));
     let script = boot_script(&api_host, flags.api_port);
-    let prepared = sidero_controller_manager::ipxe::prepare(
-        flags.ipxe_dir.as_ref(),
-        flags.tftp_dir.as_ref(),
-        &script,
-    )
-    .context("preparing the iPXE binaries")?;
-    tracing::info!(?prepared, ipxe_dir = %flags.ipxe_dir, "iPXE binaries ready");
+    let sources =
+        sidero_controller_manager::ipxe::Sources::new(&flags.ipxe_dir, &flags.ipxe_arm64_dir);
+    let prepared =
+        sidero_controller_manager::ipxe::prepare(&sources, flags.tftp_dir.as_ref(), &script)
+            .context("preparing the iPXE binaries")?;
+    tracing::info!(?prepared, ipxe_dir = %sources.dir.display(), ipxe_arm64_dir = %sources.arm64_dir.display(), "iPXE binaries ready");
     let bind = flags.tftp_socket_addr().map_err(anyhow::Error::msg)?;
     let tftp_config = sidero_tftp::ServerConfig {
         bind,
@@ -240,6 +239,15 @@ async fn main() -> anyhow::Result<()> {
             .dhcp_ipxe_clients
             .parse()
             .map_err(|e| anyhow::anyhow!("--dhcp-ipxe-clients: {e}"))?;
+        let plain = sidero_controller_manager::ipxe::unscripted(&prepared);
+        if dhcp.proxy.ipxe_clients == sidero_dhcp::IpxeClientBoot::Upstream && !plain.is_empty() {
+            tracing::warn!(
+                files = ?plain,
+                "these iPXE binaries carry no embedded script (no placeholder), so iPXE started \
+                 from them asks DHCP again; with --dhcp-ipxe-clients=upstream a BIOS client is \
+                 handed undionly.kpxe again: use --dhcp-ipxe-clients=http-script"
+            );
+        }
         let proxy = sidero_dhcp::ProxyServer::bind(&dhcp)
             .await
             .context("starting proxy DHCP")?;

@@ -261,7 +261,18 @@ async fn static_files_with_ranges_and_head() {
         curl(&format!("{}/tftp/snp.efi", f.base), &[]),
         (200, b"not really an EFI binary".to_vec())
     );
+    let tftp = format!("{}/tftp/snp.efi", f.base);
+    assert_eq!(curl(&tftp, &["-r", "4-9"]), (206, b"really".to_vec()));
+    let (code, head) = curl(&tftp, &["-I"]);
+    assert_eq!(code, 200);
+    let head = text(&head).to_ascii_lowercase();
+    assert!(head.contains("content-length: 24"), "{head}");
+    assert!(head.contains("accept-ranges: bytes"), "{head}");
     assert_eq!(curl(&format!("{}/tftp/missing.efi", f.base), &[]).0, 404);
+    assert_eq!(
+        curl(&format!("{}/tftp/snp-arm64.efi", f.base), &["-I"]).0,
+        404
+    );
     // No escaping the folders.
     assert_eq!(
         curl(

@@ -112,6 +112,23 @@ async fn manager_serves_boot_script_and_ipxe_binaries() {
         std::fs::read("/usr/lib/ipxe/snponly.efi").unwrap()
     );
 
+    // Debian has no arm64 binaries: logged at start, and TFTP says "file not found".
+    let out = Command::new("atftp")
+        .args(["-g", "-r", "snp-arm64.efi", "-l"])
+        .arg(dir.path().join("snp-arm64.efi"))
+        .args(["127.0.0.1", &tftp.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+    assert!(!out.status.success(), "atftp fetched snp-arm64.efi");
+    assert!(stderr.contains("not found"), "{stderr}");
+    let log = std::fs::read_to_string(dir.path().join("manager.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("iPXE binary missing") && l.contains("snp-arm64.efi")),
+        "{log}"
+    );
+
     // Start-up objects.
     let client = cp.client().await.unwrap();
     let secret = Api::<Secret>::namespaced(client.clone(), "default")

@@ -477,11 +477,19 @@ async fn discover(firmware: Firmware, uuid: &str, mac: &str, auto_accept: bool) 
             .zip(marked)
             .map(|(a, b)| ((b - a) * 1000.0).round() / 1000.0),
     );
+    for l in console
+        .lines()
+        .filter(|l| l.contains("[sidero]") && l.contains("wip"))
+    {
+        eprintln!("  {}", l.trim_end());
+    }
 }
 
-/// The kernel timestamp (`[    3.369723]`) of the first console line containing `needle`.
+/// The kernel timestamp (`[    3.369723]`) of the first agent line containing `needle`.
 fn kernel_secs(console: &str, needle: &str) -> Option<f64> {
-    let line = console.lines().find(|l| l.contains(needle))?;
+    let line = console
+        .lines()
+        .find(|l| l.contains("[sidero]") && l.contains(needle))?;
     let stamp = line.split_once('[')?.1.split_once(']')?.0;
     stamp.trim().parse().ok()
 }

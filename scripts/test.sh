@@ -17,10 +17,11 @@ cargo --version
 # when missing, so a warm run costs nothing.
 pkgs=()
 # qemu-system-x86, ovmf, ipxe-qemu: the QEMU network boot test (SeaBIOS + the NIC's iPXE ROM,
-# OVMF); cpio, kmod, xz-utils: tools/initramfs/build.sh (it downloads the kernel and
+# OVMF); qemu-utils: qemu-img/qemu-io for the discovery test's disk image; cpio, kmod, xz-utils:
+# tools/initramfs/build.sh (it downloads the kernel and
 # busybox-static .debs itself); wireguard-go, wireguard-tools: the SideroLink interop peer.
 for p in ca-certificates util-linux iproute2 curl socat openipmi ipmitool atftp tftp-hpa dnsmasq-base ipxe \
-  qemu-system-x86 ovmf ipxe-qemu cpio kmod xz-utils wireguard-go wireguard-tools; do
+  qemu-system-x86 ovmf ipxe-qemu qemu-utils cpio kmod xz-utils wireguard-go wireguard-tools; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
 if [ ${#pkgs[@]} -gt 0 ]; then
@@ -44,6 +45,11 @@ echo "$(tools/initramfs/build.sh --module virtio_pci --module virtio_net) ($(( $
 # tests/qemu_bmc's variant: the same, with an /init that stays up (the BMC powers it off).
 echo "$(tools/initramfs/build.sh --init crates/controller-manager/tests/qemu_bmc/hold-init.sh \
   --module virtio_pci --module virtio_net) ($(( $(date +%s) - s ))s)"
+# tests/qemu_discovery's variant: the static sidero-agent as /init, plus the virtio disk driver.
+s=$(date +%s)
+agent=$(tools/agent/build.sh)
+echo "$(tools/initramfs/build.sh --init "$agent" \
+  --module virtio_pci --module virtio_net --module virtio_blk) ($(( $(date +%s) - s ))s)"
 
 step "Redfish emulator (sushy-tools, pinned, in a venv outside the clone)"
 tools/sushy/setup.sh

@@ -223,7 +223,7 @@ pub fn generate_password() -> Result<String, std::io::Error> {
     let mut out = String::with_capacity(16);
     while out.len() < 16 {
         let mut buf = [0u8; 32];
-        rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty())?;
+        fill_random(&mut buf)?;
         // 248 = 4 × 62: bytes above it are dropped so every character is equally likely.
         for b in buf.iter().filter(|b| **b < 248) {
             if out.len() < 16 {
@@ -232,6 +232,29 @@ pub fn generate_password() -> Result<String, std::io::Error> {
         }
     }
     Ok(out)
+}
+
+/// Fills `buf` from the kernel's random source. Before the kernel's pool is initialized
+/// (machines without a hardware random source, early in a boot) the call blocks; that is said
+/// on the console first, so the wait is never silent.
+fn fill_random(buf: &mut [u8]) -> Result<(), std::io::Error> {
+    use rustix::rand::{GetRandomFlags, getrandom};
+    match getrandom(&mut *buf, GetRandomFlags::NONBLOCK) {
+        Ok(n) if n == buf.len() => Ok(()),
+        Ok(_) | Err(rustix::io::Errno::AGAIN) => {
+            tracing::warn!(
+                "waiting for the kernel's random pool to generate the BMC password \
+                 (this machine has no hardware random source)"
+            );
+            let n = getrandom(&mut *buf, GetRandomFlags::empty())?;
+            if n == buf.len() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("short read from getrandom"))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates or claims the `sidero` administrator user with `password`; returns its user id.

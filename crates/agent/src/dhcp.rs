@@ -28,9 +28,6 @@ pub enum DhcpError {
     /// Sending or receiving failed.
     #[error("DHCP exchange: {0}")]
     Io(#[from] std::io::Error),
-    /// A request could not be encoded.
-    #[error("encoding a DHCP request: {0}")]
-    Encode(String),
     /// The server refused the request.
     #[error("the DHCP server {0} answered NAK")]
     Nak(Ipv4Addr),
@@ -69,9 +66,8 @@ pub async fn acquire(ifname: &str, mac: [u8; 6], within: Duration) -> Result<Lea
     let deadline = Instant::now() + within;
     let xid = xid(mac);
     let server = SocketAddrV4::new(Ipv4Addr::BROADCAST, 67);
-    let enc = |e: request::EncodeError| DhcpError::Encode(e.to_string());
 
-    let discover = request::discover(xid, mac).map_err(enc)?;
+    let discover = request::discover(xid, mac);
     tracing::info!("DHCP: sending DISCOVER on {ifname}");
     let offer = exchange(&sock, &discover, server, xid, mac, deadline, "OFFER", |k| {
         k == MessageType::Offer
@@ -82,7 +78,7 @@ pub async fn acquire(ifname: &str, mac: [u8; 6], within: Duration) -> Result<Lea
         "DHCP: offer of {} from {server_id}; sending REQUEST",
         offer.lease.address
     );
-    let req = request::request(xid, mac, offer.lease.address, server_id).map_err(enc)?;
+    let req = request::request(xid, mac, offer.lease.address, server_id);
     let ack = exchange(&sock, &req, server, xid, mac, deadline, "ACK", |k| {
         matches!(k, MessageType::Ack | MessageType::Nak)
     })

@@ -173,7 +173,7 @@ fn unknown_options_and_a_missing_end_are_fine() {
 
 #[test]
 fn our_requests_parse_back_as_requests() {
-    let d = request::discover(42, MAC).unwrap();
+    let d = request::discover(42, MAC);
     assert_eq!(d[0], 1);
     assert_eq!(&d[4..8], &42u32.to_be_bytes());
     assert_eq!(d[10] & 0x80, 0x80, "broadcast flag");
@@ -184,11 +184,70 @@ fn our_requests_parse_back_as_requests() {
         MAC,
         Ipv4Addr::new(10, 0, 0, 2),
         Ipv4Addr::new(10, 0, 0, 1),
-    )
-    .unwrap();
+    );
     // Requested address (50) and server id (54) are present.
     assert!(r.windows(6).any(|w| w == [50, 4, 10, 0, 0, 2]));
     assert!(r.windows(6).any(|w| w == [54, 4, 10, 0, 0, 1]));
+}
+
+/// An independent decoder (dhcproto) reads our messages as what we meant.
+#[test]
+fn dhcproto_decodes_our_messages() {
+    use dhcproto::v4::{DhcpOption, Message, MessageType as Mt, Opcode, OptionCode};
+    use dhcproto::{Decodable, Decoder};
+    let decode = |b: &[u8]| Message::decode(&mut Decoder::new(b)).unwrap();
+    let server = Ipv4Addr::new(10, 0, 0, 1);
+    let address = Ipv4Addr::new(10, 0, 0, 2);
+    for (bytes, kind) in [
+        (request::discover(0xdead_beef, MAC), Mt::Discover),
+        (
+            request::request(0xdead_beef, MAC, address, server),
+            Mt::Request,
+        ),
+    ] {
+        let m = decode(&bytes);
+        assert_eq!(m.opcode(), Opcode::BootRequest);
+        assert_eq!(m.xid(), 0xdead_beef);
+        assert!(m.flags().broadcast());
+        assert_eq!(&m.chaddr()[..6], &MAC);
+        assert_eq!(m.ciaddr(), Ipv4Addr::UNSPECIFIED);
+        let o = m.opts();
+        assert_eq!(
+            o.get(OptionCode::MessageType),
+            Some(&DhcpOption::MessageType(kind))
+        );
+        let mut id = vec![1u8];
+        id.extend_from_slice(&MAC);
+        assert_eq!(
+            o.get(OptionCode::ClientIdentifier),
+            Some(&DhcpOption::ClientIdentifier(id))
+        );
+        assert_eq!(
+            o.get(OptionCode::MaxMessageSize),
+            Some(&DhcpOption::MaxMessageSize(1500))
+        );
+        let Some(DhcpOption::ParameterRequestList(list)) = o.get(OptionCode::ParameterRequestList)
+        else {
+            panic!("no parameter request list: {o:?}");
+        };
+        let codes: Vec<u8> = list.iter().map(|c| u8::from(*c)).collect();
+        assert_eq!(codes, request::PARAMETERS);
+        let requested = (
+            o.get(OptionCode::RequestedIpAddress),
+            o.get(OptionCode::ServerIdentifier),
+        );
+        if kind == Mt::Request {
+            assert_eq!(
+                requested,
+                (
+                    Some(&DhcpOption::RequestedIpAddress(address)),
+                    Some(&DhcpOption::ServerIdentifier(server))
+                )
+            );
+        } else {
+            assert_eq!(requested, (None, None));
+        }
+    }
 }
 
 proptest! {

@@ -186,14 +186,25 @@ async fn patch_server(
         meta.insert("ownerReferences".into(), serde_json::Value::Null);
     }
     if !meta.is_empty() {
-        let patched = api
+        // Conditioned like the status below: the version this write produces must contain
+        // nothing this reconcile did not decide from, or the status patch that follows would
+        // be conditioned on a version it never saw.
+        meta.insert("resourceVersion".into(), json!(resource_version));
+        match api
             .patch(
                 &name,
                 &PatchParams::default(),
                 &Patch::Merge(json!({"metadata": meta})),
             )
-            .await?;
-        resource_version = patched.resource_version();
+            .await
+        {
+            Ok(patched) => resource_version = patched.resource_version(),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                tracing::debug!(server = %name, "server changed while reconciling; deciding again");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if server.status.as_ref() != Some(status) {
         // Conditioned on the version this reconcile decided from: the Agent API writes the
@@ -273,14 +284,26 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
     if decision.finalizer == FinalizerChange::Add {
         let mut finalizers = server.finalizers().to_vec();
         finalizers.push(SERVER_FINALIZER.to_string());
-        let patched = Api::<Server>::all(ctx.client.clone())
-            .patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-            )
-            .await?;
-        resource_version = patched.resource_version();
+        // Conditioned on the version decided from. Unconditioned, this write would succeed
+        // over a concurrent MarkServerAsWiped, and the status patch below, conditioned on the
+        // version it returns, would then mark the freshly wiped server dirty again with the
+        // `isClean: false` decided from the version before the wipe.
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": resource_version,
+        }});
+        match Api::<Server>::all(ctx.client.clone())
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(patched) => resource_version = patched.resource_version(),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                // Its watch event reconciles it again; the requeue is a safety net.
+                tracing::debug!(server = %name, "server changed while reconciling; deciding again");
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if let Some(pm) = pm.as_deref() {
         for &action in &decision.actions {

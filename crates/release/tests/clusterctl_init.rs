@@ -88,7 +88,10 @@ async fn issue(client: &Client, certs: &Certs) {
         let data = BTreeMap::from([
             ("tls.crt".to_string(), file("tls.crt")),
             ("tls.key".to_string(), file("tls.key")),
-            ("ca.crt".to_string(), ByteString(certs.ca.cert.clone().into_bytes())),
+            (
+                "ca.crt".to_string(),
+                ByteString(certs.ca.cert.clone().into_bytes()),
+            ),
         ]);
         let s = Secret {
             metadata: kube::api::ObjectMeta {
@@ -105,7 +108,14 @@ async fn issue(client: &Client, certs: &Certs) {
 
 /// The kubelet's part: the Secret a Deployment mounts at the webhook cert dir, as files.
 async fn mount(client: &Client, deployment: &Deployment, into: &Path) {
-    let pod = deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let pod = deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
     let c = pod.containers.iter().find(|c| c.name == "manager").unwrap();
     let vm = c
         .volume_mounts
@@ -136,22 +146,36 @@ async fn wire_webhooks(client: &Client, ports: Ports, ca_bundle: &str) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut n = 0;
     for crd in crds.list(&ListParams::default()).await.unwrap() {
-        if crd.labels().get("cluster.x-k8s.io/provider").map(String::as_str) != Some("infrastructure-sidero") {
+        if crd
+            .labels()
+            .get("cluster.x-k8s.io/provider")
+            .map(String::as_str)
+            != Some("infrastructure-sidero")
+        {
             continue;
         }
         let v = managers::to_loopback(&serde_json::to_value(&crd).unwrap(), ports, ca_bundle);
         let patched: CustomResourceDefinition = serde_json::from_value(v).unwrap();
-        crds.replace(&crd.name_any(), &PostParams::default(), &patched).await.unwrap();
+        crds.replace(&crd.name_any(), &PostParams::default(), &patched)
+            .await
+            .unwrap();
         n += 1;
     }
     assert_eq!(n, 7, "seven CRDs carry our provider label");
     let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    for name in ["sidero-validating-webhook-configuration", "caps-validating-webhook-configuration"] {
+    for name in [
+        "sidero-validating-webhook-configuration",
+        "caps-validating-webhook-configuration",
+    ] {
         let v = vwcs.get(name).await.unwrap();
         let v = managers::to_loopback(&serde_json::to_value(&v).unwrap(), ports, ca_bundle);
-        vwcs.replace(name, &PostParams::default(), &serde_json::from_value(v).unwrap())
-            .await
-            .unwrap();
+        vwcs.replace(
+            name,
+            &PostParams::default(),
+            &serde_json::from_value(v).unwrap(),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -161,28 +185,43 @@ async fn assert_installed(client: &Client) -> (Deployment, Deployment) {
         &GroupVersionKind::gvk("clusterctl.cluster.x-k8s.io", "v1alpha3", "Provider"),
         "providers",
     );
-    let inventory: Vec<(String, String, String)> = Api::<DynamicObject>::all_with(client.clone(), &providers)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| {
-            let v = serde_json::to_value(&p).unwrap();
-            (
-                p.namespace().unwrap_or_default(),
-                p.name_any(),
-                v["version"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let inventory: Vec<(String, String, String)> =
+        Api::<DynamicObject>::all_with(client.clone(), &providers)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let v = serde_json::to_value(&p).unwrap();
+                (
+                    p.namespace().unwrap_or_default(),
+                    p.name_any(),
+                    v["version"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
     for want in [
         (NS, "infrastructure-sidero", VERSION),
-        ("capi-system", "cluster-api", sidero_testenv::capi::CAPI_VERSION),
-        ("cabpt-system", "bootstrap-talos", sidero_testenv::capi::CABPT_VERSION),
-        ("cacppt-system", "control-plane-talos", sidero_testenv::capi::CACPPT_VERSION),
+        (
+            "capi-system",
+            "cluster-api",
+            sidero_testenv::capi::CAPI_VERSION,
+        ),
+        (
+            "cabpt-system",
+            "bootstrap-talos",
+            sidero_testenv::capi::CABPT_VERSION,
+        ),
+        (
+            "cacppt-system",
+            "control-plane-talos",
+            sidero_testenv::capi::CACPPT_VERSION,
+        ),
     ] {
         assert!(
-            inventory.iter().any(|(ns, n, v)| (ns.as_str(), n.as_str(), v.as_str()) == want),
+            inventory
+                .iter()
+                .any(|(ns, n, v)| (ns.as_str(), n.as_str(), v.as_str()) == want),
             "{want:?} not in the inventory {inventory:?}"
         );
     }
@@ -191,26 +230,56 @@ async fn assert_installed(client: &Client) -> (Deployment, Deployment) {
     let caps = deployments.get("caps-controller-manager").await.unwrap();
     for d in [&scm, &caps] {
         assert_eq!(
-            d.labels().get("cluster.x-k8s.io/provider").map(String::as_str),
+            d.labels()
+                .get("cluster.x-k8s.io/provider")
+                .map(String::as_str),
             Some("infrastructure-sidero")
         );
         let args = manager_args(d);
         assert!(args.iter().all(|a| !a.contains("${")), "{args:?}");
-        assert!(args.iter().any(|a| a == "--enable-leader-election"), "{args:?}");
+        assert!(
+            args.iter().any(|a| a == "--enable-leader-election"),
+            "{args:?}"
+        );
     }
     let args = manager_args(&scm);
-    for want in ["--api-endpoint=-", "--ipmi-pxe-method=uefi", "--server-reboot-timeout=20m", "--auto-accept-servers=false"] {
+    for want in [
+        "--api-endpoint=-",
+        "--ipmi-pxe-method=uefi",
+        "--server-reboot-timeout=20m",
+        "--auto-accept-servers=false",
+    ] {
         assert!(args.iter().any(|a| a == want), "{want} not in {args:?}");
     }
     let services: Api<Service> = Api::namespaced(client.clone(), NS);
-    for s in ["sidero-webhook-service", "caps-webhook-service", "sidero-http", "sidero-tftp", "sidero-dhcp", "sidero-siderolink"] {
-        services.get(s).await.unwrap_or_else(|e| panic!("Service {s}: {e}"));
+    for s in [
+        "sidero-webhook-service",
+        "caps-webhook-service",
+        "sidero-http",
+        "sidero-tftp",
+        "sidero-dhcp",
+        "sidero-siderolink",
+    ] {
+        services
+            .get(s)
+            .await
+            .unwrap_or_else(|e| panic!("Service {s}: {e}"));
     }
     let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    for name in ["sidero-validating-webhook-configuration", "caps-validating-webhook-configuration"] {
+    for name in [
+        "sidero-validating-webhook-configuration",
+        "caps-validating-webhook-configuration",
+    ] {
         let v = vwcs.get(name).await.unwrap();
-        let svc = v.webhooks.unwrap()[0].client_config.service.clone().unwrap();
-        assert_eq!(svc.namespace, NS, "clusterctl installs the Service form, as released");
+        let svc = v.webhooks.unwrap()[0]
+            .client_config
+            .service
+            .clone()
+            .unwrap();
+        assert_eq!(
+            svc.namespace, NS,
+            "clusterctl installs the Service form, as released"
+        );
     }
     let certs = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
@@ -244,7 +313,8 @@ fn clusterctl_init_installs_the_release_and_both_managers_become_ready() {
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
 
-    let ns = sidero_testenv::netns::Netns::create(&format!("sidero-cctl-{}", std::process::id())).unwrap();
+    let ns = sidero_testenv::netns::Netns::create(&format!("sidero-cctl-{}", std::process::id()))
+        .unwrap();
     ns.run(|| {
         let cp = sidero_testenv::ControlPlane::start().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -261,8 +331,14 @@ fn clusterctl_init_installs_the_release_and_both_managers_become_ready() {
 
             let out = clusterctl_init(&clusterctl, &home, &config_path, cp.kubeconfig());
             println!("{out}");
-            assert!(out.contains("Skipping installing cert-manager as it is already installed"), "{out}");
-            assert!(out.contains("Installing provider=\"infrastructure-sidero\""), "{out}");
+            assert!(
+                out.contains("Skipping installing cert-manager as it is already installed"),
+                "{out}"
+            );
+            assert!(
+                out.contains("Installing provider=\"infrastructure-sidero\""),
+                "{out}"
+            );
             let (scm, caps) = assert_installed(&client).await;
 
             let certs = Certs::new(&tmp.path().join("issued"));
@@ -274,22 +350,39 @@ fn clusterctl_init_installs_the_release_and_both_managers_become_ready() {
             mount(&client, &caps, &mounts.join("caps")).await;
 
             let http = managers::free_port();
-            let o = managers::sidero_overrides(cp.kubeconfig(), tmp.path(), &mounts.join("sidero"), ports, http);
+            let o = managers::sidero_overrides(
+                cp.kubeconfig(),
+                tmp.path(),
+                &mounts.join("sidero"),
+                ports,
+                http,
+            );
             let args = managers::override_args(&manager_args(&scm), &managers::as_refs(&o));
             println!("sidero-controller-manager {}", args.join(" "));
             // The pod gets API_ENDPOINT from status.hostIP (the manifest's fieldRef).
-            let mut scm_proc = Proc::spawn("sidero-controller-manager", &sidero_bin, &args, &[("API_ENDPOINT", "127.0.0.1")], tmp.path());
+            let mut scm_proc = Proc::spawn(
+                "sidero-controller-manager",
+                &sidero_bin,
+                &args,
+                &[("API_ENDPOINT", "127.0.0.1")],
+                tmp.path(),
+            );
             let health = managers::free_port();
             let o = managers::caps_overrides(cp.kubeconfig(), &mounts.join("caps"), ports, health);
             let args = managers::override_args(&manager_args(&caps), &managers::as_refs(&o));
             println!("caps-controller-manager {}", args.join(" "));
-            let mut caps_proc = Proc::spawn("caps-controller-manager", &caps_bin, &args, &[], tmp.path());
+            let mut caps_proc =
+                Proc::spawn("caps-controller-manager", &caps_bin, &args, &[], tmp.path());
 
             // Readiness as the Deployments probe it: upstream's sidero readyz is a GET of
             // /boot.ipxe on the HTTP port; caps answers /readyz. Then the webhooks.
-            scm_proc.wait_for("serving /boot.ipxe", || managers::http_status(http, "/boot.ipxe") == Some(200));
+            scm_proc.wait_for("serving /boot.ipxe", || {
+                managers::http_status(http, "/boot.ipxe") == Some(200)
+            });
             scm_proc.wait_for("serving webhooks", || managers::listening(ports.sidero));
-            caps_proc.wait_for("ready", || managers::http_status(health, "/readyz") == Some(200));
+            caps_proc.wait_for("ready", || {
+                managers::http_status(health, "/readyz") == Some(200)
+            });
             caps_proc.wait_for("serving webhooks", || managers::listening(ports.caps));
 
             through_api::wait_until_webhooks_answer(&client).await;

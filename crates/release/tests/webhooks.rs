@@ -17,7 +17,9 @@ use common::through_api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn managers_serve_conversion_and_validation_to_the_api_server() {
-    let (sidero_bin, caps_bin) = tokio::task::spawn_blocking(managers::binaries).await.unwrap();
+    let (sidero_bin, caps_bin) = tokio::task::spawn_blocking(managers::binaries)
+        .await
+        .unwrap();
     let cp = tokio::task::spawn_blocking(sidero_testenv::ControlPlane::start)
         .await
         .unwrap()
@@ -31,21 +33,37 @@ async fn managers_serve_conversion_and_validation_to_the_api_server() {
     let crds: Vec<CustomResourceDefinition> = sidero_release::webhooks::crds()
         .unwrap()
         .iter()
-        .map(|c| serde_json::from_value(managers::to_loopback(c, ports, &certs.ca_bundle())).unwrap())
+        .map(|c| {
+            serde_json::from_value(managers::to_loopback(c, ports, &certs.ca_bundle())).unwrap()
+        })
         .collect();
     sidero_testenv::crds::install(&client, &crds).await.unwrap();
 
     let http = managers::free_port();
-    let sidero = managers::sidero_overrides(cp.kubeconfig(), tmp.path(), &certs.cert_dir("sidero"), ports, http);
+    let sidero = managers::sidero_overrides(
+        cp.kubeconfig(),
+        tmp.path(),
+        &certs.cert_dir("sidero"),
+        ports,
+        http,
+    );
     let args = managers::override_args(&[], &managers::as_refs(&sidero));
-    let mut scm = Proc::spawn("sidero-controller-manager", &sidero_bin, &args, &[("API_ENDPOINT", "127.0.0.1")], tmp.path());
+    let mut scm = Proc::spawn(
+        "sidero-controller-manager",
+        &sidero_bin,
+        &args,
+        &[("API_ENDPOINT", "127.0.0.1")],
+        tmp.path(),
+    );
     let health = managers::free_port();
     let caps = managers::caps_overrides(cp.kubeconfig(), &certs.cert_dir("caps"), ports, health);
     let args = managers::override_args(&[], &managers::as_refs(&caps));
     let mut capm = Proc::spawn("caps-controller-manager", &caps_bin, &args, &[], tmp.path());
     scm.wait_for("serving webhooks", || managers::listening(ports.sidero));
     capm.wait_for("serving webhooks", || managers::listening(ports.caps));
-    capm.wait_for("ready", || managers::http_status(health, "/readyz") == Some(200));
+    capm.wait_for("ready", || {
+        managers::http_status(health, "/readyz") == Some(200)
+    });
 
     let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     for v in sidero_release::webhooks::validating() {
@@ -58,5 +76,9 @@ async fn managers_serve_conversion_and_validation_to_the_api_server() {
     through_api::wait_until_webhooks_answer(&client).await;
     through_api::conversions_are_lossless(&client, "a").await;
     through_api::validation_rejects_as_upstream(&client, "a").await;
-    assert!(scm.log_text().contains("serving webhooks"), "{}", scm.log_text());
+    assert!(
+        scm.log_text().contains("serving webhooks"),
+        "{}",
+        scm.log_text()
+    );
 }

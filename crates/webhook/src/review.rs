@@ -52,7 +52,10 @@ fn parse(body: &[u8]) -> Result<Value, ReviewError> {
 pub fn conversion(group: &str, body: &[u8]) -> Result<Value, ReviewError> {
     let review = parse(body)?;
     const KIND: &str = "ConversionReview";
-    let request = match (review.get("kind").and_then(Value::as_str), review.get("request")) {
+    let request = match (
+        review.get("kind").and_then(Value::as_str),
+        review.get("request"),
+    ) {
         (Some(KIND), Some(r)) if r.is_object() => r,
         _ => return Err(ReviewError::NotAReview(KIND)),
     };
@@ -105,7 +108,10 @@ pub enum Validator {
 pub fn admission(validator: Validator, body: &[u8]) -> Result<Value, ReviewError> {
     let review = parse(body)?;
     const KIND: &str = "AdmissionReview";
-    let request = match (review.get("kind").and_then(Value::as_str), review.get("request")) {
+    let request = match (
+        review.get("kind").and_then(Value::as_str),
+        review.get("request"),
+    ) {
         (Some(KIND), Some(r)) if r.is_object() => r,
         _ => return Err(ReviewError::NotAReview(KIND)),
     };
@@ -166,17 +172,28 @@ mod tests {
 
     #[test]
     fn converts_servers_up_and_back() {
-        let out = conversion(METAL, &conversion_review("metal.sidero.dev/v1alpha2", vec![v1alpha1_server()])).unwrap();
+        let out = conversion(
+            METAL,
+            &conversion_review("metal.sidero.dev/v1alpha2", vec![v1alpha1_server()]),
+        )
+        .unwrap();
         let r = &out["response"];
         assert_eq!(r["uid"], "u-1");
         assert_eq!(r["result"]["status"], "Success");
         let hub = &r["convertedObjects"][0];
         assert_eq!(hub["apiVersion"], "metal.sidero.dev/v1alpha2");
-        assert_eq!(hub["spec"]["hardware"]["compute"]["processors"][0]["productName"], "Xeon");
+        assert_eq!(
+            hub["spec"]["hardware"]["compute"]["processors"][0]["productName"],
+            "Xeon"
+        );
         assert_eq!(hub["spec"]["hardware"]["system"]["productName"], "R630");
         assert_eq!(hub["metadata"]["resourceVersion"], "7");
 
-        let back = conversion(METAL, &conversion_review("metal.sidero.dev/v1alpha1", vec![hub.clone()])).unwrap();
+        let back = conversion(
+            METAL,
+            &conversion_review("metal.sidero.dev/v1alpha1", vec![hub.clone()]),
+        )
+        .unwrap();
         let old = &back["response"]["convertedObjects"][0];
         assert_eq!(old["spec"]["cpu"], v1alpha1_server()["spec"]["cpu"]);
         assert_eq!(old["spec"]["system"], v1alpha1_server()["spec"]["system"]);
@@ -190,11 +207,22 @@ mod tests {
             "spec": {"providerID": "sidero://s1", "serverRef": {"kind": "Server", "name": "s1"}},
             "status": {"ready": true, "errorReason": "r", "errorMessage": "m"},
         });
-        let out = conversion(INFRA, &conversion_review("infrastructure.cluster.x-k8s.io/v1alpha3", vec![mm.clone()])).unwrap();
+        let out = conversion(
+            INFRA,
+            &conversion_review("infrastructure.cluster.x-k8s.io/v1alpha3", vec![mm.clone()]),
+        )
+        .unwrap();
         let hub = &out["response"]["convertedObjects"][0];
         assert_eq!(hub["status"]["failureReason"], "r");
         assert_eq!(hub["spec"]["providerID"], "sidero://s1");
-        let back = conversion(INFRA, &conversion_review("infrastructure.cluster.x-k8s.io/v1alpha2", vec![hub.clone()])).unwrap();
+        let back = conversion(
+            INFRA,
+            &conversion_review(
+                "infrastructure.cluster.x-k8s.io/v1alpha2",
+                vec![hub.clone()],
+            ),
+        )
+        .unwrap();
         let old = &back["response"]["convertedObjects"][0];
         assert_eq!(old["spec"], mm["spec"]);
         assert_eq!(old["status"], mm["status"]);
@@ -204,21 +232,34 @@ mod tests {
     fn failures_are_reported_in_the_review() {
         let cases: Vec<(&str, &str, Value, &str)> = vec![
             // an infra object sent to the metal webhook
-            (METAL, "infrastructure.cluster.x-k8s.io/v1alpha3",
-             json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1alpha2", "kind": "MetalMachine", "metadata": {}}),
-             "converts only metal.sidero.dev"),
+            (
+                METAL,
+                "infrastructure.cluster.x-k8s.io/v1alpha3",
+                json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1alpha2", "kind": "MetalMachine", "metadata": {}}),
+                "converts only metal.sidero.dev",
+            ),
             // unknown kind
-            (METAL, "metal.sidero.dev/v1alpha2",
-             json!({"apiVersion": "metal.sidero.dev/v1alpha1", "kind": "Gadget", "metadata": {}}),
-             "Gadget"),
+            (
+                METAL,
+                "metal.sidero.dev/v1alpha2",
+                json!({"apiVersion": "metal.sidero.dev/v1alpha1", "kind": "Gadget", "metadata": {}}),
+                "Gadget",
+            ),
             // a corrupt conversion-data annotation
-            (METAL, "metal.sidero.dev/v1alpha2",
-             json!({"apiVersion": "metal.sidero.dev/v1alpha1", "kind": "Server",
+            (
+                METAL,
+                "metal.sidero.dev/v1alpha2",
+                json!({"apiVersion": "metal.sidero.dev/v1alpha1", "kind": "Server",
                     "metadata": {"annotations": {"cluster.x-k8s.io/conversion-data": "{not json"}},
                     "spec": {"accepted": false}}),
-             "conversion-data"),
-            (INFRA, "infrastructure.cluster.x-k8s.io/v1alpha3",
-             json!({"kind": "MetalMachine"}), "apiVersion"),
+                "conversion-data",
+            ),
+            (
+                INFRA,
+                "infrastructure.cluster.x-k8s.io/v1alpha3",
+                json!({"kind": "MetalMachine"}),
+                "apiVersion",
+            ),
         ];
         for (group, desired, obj, needle) in cases {
             let out = conversion(group, &conversion_review(desired, vec![obj])).unwrap();
@@ -233,16 +274,29 @@ mod tests {
     #[test]
     fn same_version_objects_pass_unchanged() {
         let s = v1alpha1_server();
-        let out = conversion(METAL, &conversion_review("metal.sidero.dev/v1alpha1", vec![s.clone()])).unwrap();
+        let out = conversion(
+            METAL,
+            &conversion_review("metal.sidero.dev/v1alpha1", vec![s.clone()]),
+        )
+        .unwrap();
         assert_eq!(out["response"]["convertedObjects"][0], s);
     }
 
     #[test]
     fn bodies_that_are_not_reviews() {
-        assert!(matches!(conversion(METAL, b"\xff"), Err(ReviewError::NotJson(_))));
-        assert_eq!(conversion(METAL, b"{}"), Err(ReviewError::NotAReview("ConversionReview")));
+        assert!(matches!(
+            conversion(METAL, b"\xff"),
+            Err(ReviewError::NotJson(_))
+        ));
         assert_eq!(
-            admission(Validator::Server, br#"{"kind":"ConversionReview","request":{}}"#),
+            conversion(METAL, b"{}"),
+            Err(ReviewError::NotAReview("ConversionReview"))
+        );
+        assert_eq!(
+            admission(
+                Validator::Server,
+                br#"{"kind":"ConversionReview","request":{}}"#
+            ),
             Err(ReviewError::NotAReview("AdmissionReview"))
         );
     }
@@ -263,13 +317,43 @@ mod tests {
         let cases = [
             (Validator::Server, "CREATE", good.clone(), Value::Null, true),
             (Validator::Server, "CREATE", bad.clone(), Value::Null, false),
-            (Validator::Server, "UPDATE", bad.clone(), good.clone(), false),
+            (
+                Validator::Server,
+                "UPDATE",
+                bad.clone(),
+                good.clone(),
+                false,
+            ),
             (Validator::Server, "DELETE", Value::Null, bad.clone(), true),
             (Validator::Server, "BOGUS", good.clone(), Value::Null, false),
-            (Validator::MetalMachineTemplate, "CREATE", t("a"), Value::Null, true),
-            (Validator::MetalMachineTemplate, "UPDATE", t("a"), t("a"), true),
-            (Validator::MetalMachineTemplate, "UPDATE", t("b"), t("a"), false),
-            (Validator::MetalMachineTemplate, "DELETE", Value::Null, t("a"), true),
+            (
+                Validator::MetalMachineTemplate,
+                "CREATE",
+                t("a"),
+                Value::Null,
+                true,
+            ),
+            (
+                Validator::MetalMachineTemplate,
+                "UPDATE",
+                t("a"),
+                t("a"),
+                true,
+            ),
+            (
+                Validator::MetalMachineTemplate,
+                "UPDATE",
+                t("b"),
+                t("a"),
+                false,
+            ),
+            (
+                Validator::MetalMachineTemplate,
+                "DELETE",
+                Value::Null,
+                t("a"),
+                true,
+            ),
         ];
         for (v, op, obj, old, allowed) in cases {
             let out = admission(v, &admission_review(op, obj, old)).unwrap();

@@ -46,18 +46,17 @@ impl Role {
                 (crate::SERVER_V1ALPHA2_PATH, Validator::Server),
                 (crate::SERVER_V1ALPHA1_PATH, Validator::Server),
             ],
-            Role::Caps => &[(crate::METALMACHINETEMPLATE_PATH, Validator::MetalMachineTemplate)],
+            Role::Caps => &[(
+                crate::METALMACHINETEMPLATE_PATH,
+                Validator::MetalMachineTemplate,
+            )],
         }
     }
 }
 
 fn reply(result: Result<Value, ReviewError>) -> Response {
     match result {
-        Ok(v) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            v.to_string(),
-        )
-            .into_response(),
+        Ok(v) => ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
@@ -205,7 +204,10 @@ mod tests {
     #[test]
     fn listen_addresses() {
         assert_eq!(listen_addr("", 9443).unwrap().to_string(), "0.0.0.0:9443");
-        assert_eq!(listen_addr("127.0.0.1", 1).unwrap().to_string(), "127.0.0.1:1");
+        assert_eq!(
+            listen_addr("127.0.0.1", 1).unwrap().to_string(),
+            "127.0.0.1:1"
+        );
         assert_eq!(listen_addr("[::1]", 2).unwrap().to_string(), "[::1]:2");
         assert!(listen_addr("host.example", 2).is_err());
     }

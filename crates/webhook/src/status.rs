@@ -172,10 +172,7 @@ mod tests {
     #[test]
     fn quoting_is_gos() {
         assert_eq!(go_quote("a\"b\n"), r#""a\"b\n""#);
-        assert_eq!(
-            go_quote_list(&["", "ipxe-exit"]),
-            r#"["" "ipxe-exit"]"#
-        );
+        assert_eq!(go_quote_list(&["", "ipxe-exit"]), r#"["" "ipxe-exit"]"#);
     }
 
     #[test]

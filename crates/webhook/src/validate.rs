@@ -147,23 +147,33 @@ mod tests {
             ),
             (
                 json!({"bootFromDiskMethod": "magic"}),
-                Some(r#"Server.metal.sidero.dev "s1" is invalid: spec.bootFromDiskMethod: Invalid value: "magic": valid values are: ["" "ipxe-exit" "http-404" "ipxe-sanboot"]"#),
+                Some(
+                    r#"Server.metal.sidero.dev "s1" is invalid: spec.bootFromDiskMethod: Invalid value: "magic": valid values are: ["" "ipxe-exit" "http-404" "ipxe-sanboot"]"#,
+                ),
             ),
             (
                 json!({"pxeMode": "efi"}),
-                Some(r#"Server.metal.sidero.dev "s1" is invalid: spec.pxeMode: Invalid value: "efi": valid values are: ["" "bios" "uefi"]"#),
+                Some(
+                    r#"Server.metal.sidero.dev "s1" is invalid: spec.pxeMode: Invalid value: "efi": valid values are: ["" "bios" "uefi"]"#,
+                ),
             ),
             (
                 json!({"configPatches": [{"op": "add", "path": "/a"}, {"op": "delete", "path": "/b"}]}),
-                Some(r#"Server.metal.sidero.dev "s1" is invalid: spec.configPatches.1.op: Invalid value: "delete": valid values are: ["add" "copy" "move" "remove" "replace" "test"]"#),
+                Some(
+                    r#"Server.metal.sidero.dev "s1" is invalid: spec.configPatches.1.op: Invalid value: "delete": valid values are: ["add" "copy" "move" "remove" "replace" "test"]"#,
+                ),
             ),
             (
                 json!({"configPatches": [{"path": "/a"}]}),
-                Some(r#"Server.metal.sidero.dev "s1" is invalid: spec.configPatches.0.op: Invalid value: "": valid values are: ["add" "copy" "move" "remove" "replace" "test"]"#),
+                Some(
+                    r#"Server.metal.sidero.dev "s1" is invalid: spec.configPatches.0.op: Invalid value: "": valid values are: ["add" "copy" "move" "remove" "replace" "test"]"#,
+                ),
             ),
             (
                 json!({"bootFromDiskMethod": "x", "pxeMode": "y"}),
-                Some(r#"Server.metal.sidero.dev "s1" is invalid: [spec.bootFromDiskMethod: Invalid value: "x": valid values are: ["" "ipxe-exit" "http-404" "ipxe-sanboot"], spec.pxeMode: Invalid value: "y": valid values are: ["" "bios" "uefi"]]"#),
+                Some(
+                    r#"Server.metal.sidero.dev "s1" is invalid: [spec.bootFromDiskMethod: Invalid value: "x": valid values are: ["" "ipxe-exit" "http-404" "ipxe-sanboot"], spec.pxeMode: Invalid value: "y": valid values are: ["" "bios" "uefi"]]"#,
+                ),
             ),
         ];
         for (spec, want) in cases {
@@ -173,10 +183,23 @@ mod tests {
             }
             assert_eq!(server(Operation::Delete, &srv(spec.clone())), Ok(()));
         }
-        let e = server(Operation::Create, &srv(json!({"bootFromDiskMethod": "magic"}))).unwrap_err();
+        let e = server(
+            Operation::Create,
+            &srv(json!({"bootFromDiskMethod": "magic"})),
+        )
+        .unwrap_err();
         let s = e.to_status();
-        assert_eq!(s["details"]["causes"][0]["message"].as_str().unwrap(), format!("Invalid value: \"magic\": {bfd}"));
-        assert_eq!((s["details"]["kind"].as_str(), s["details"]["group"].as_str()), (Some("Server"), Some("metal.sidero.dev")));
+        assert_eq!(
+            s["details"]["causes"][0]["message"].as_str().unwrap(),
+            format!("Invalid value: \"magic\": {bfd}")
+        );
+        assert_eq!(
+            (
+                s["details"]["kind"].as_str(),
+                s["details"]["group"].as_str()
+            ),
+            (Some("Server"), Some("metal.sidero.dev"))
+        );
     }
 
     #[test]
@@ -194,7 +217,12 @@ mod tests {
             (Operation::Delete, t("a"), None, true),
             (Operation::Update, t("a"), Some(t("a")), true),
             (Operation::Update, t("b"), Some(t("a")), false),
-            (Operation::Update, json!({"spec": {}}), Some(json!({"spec": {"x": 1}})), false),
+            (
+                Operation::Update,
+                json!({"spec": {}}),
+                Some(json!({"spec": {"x": 1}})),
+                false,
+            ),
             (
                 Operation::Update,
                 json!({"spec": {"template": {"spec": {"providerID": null}}}}),
@@ -212,7 +240,10 @@ mod tests {
             let got = metal_machine_template(op, &new, old.as_ref());
             assert_eq!(got.is_ok(), ok, "{op:?} {new} {old:?}");
             if let Err(e) = got {
-                assert_eq!((e.code, e.message.as_str()), (400, "MetalMachineTemplate.Spec is immutable"));
+                assert_eq!(
+                    (e.code, e.message.as_str()),
+                    (400, "MetalMachineTemplate.Spec is immutable")
+                );
             }
         }
         // Metadata changes are not spec changes.

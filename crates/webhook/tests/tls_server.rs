@@ -122,7 +122,10 @@ async fn answers_reviews_over_tls_and_picks_up_a_rotated_certificate() {
         .json(&review)
         .send()
         .await;
-    assert!(old.is_err(), "the old CA no longer verifies the served certificate");
+    assert!(
+        old.is_err(),
+        "the old CA no longer verifies the served certificate"
+    );
 }
 
 #[tokio::test]

@@ -117,7 +117,13 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(name: &'static str, bin: &Path, args: &[String], env: &[(&str, &str)], dir: &Path) -> Proc {
+    pub fn spawn(
+        name: &'static str,
+        bin: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        dir: &Path,
+    ) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(bin)
@@ -180,7 +186,13 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
 /// `args` with each `--name[=value]` listed in `overrides` replaced by `--name=<override>`,
 /// and overrides not in `args` appended.
 pub fn override_args(args: &[String], overrides: &[(&str, &str)]) -> Vec<String> {
-    let name_of = |a: &str| a.trim_start_matches('-').split('=').next().unwrap_or("").to_string();
+    let name_of = |a: &str| {
+        a.trim_start_matches('-')
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
     let mut out: Vec<String> = Vec::new();
     let mut used = Vec::new();
     for a in args {
@@ -259,6 +271,6 @@ pub fn caps_overrides(
     ]
 }
 
-pub fn as_refs(v: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+pub fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, s)| (*k, s.as_str())).collect()
 }

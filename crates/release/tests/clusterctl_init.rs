@@ -32,7 +32,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, ResourceExt};
-use serde_json::Value;
 use sidero_testenv::capi::repository;
 
 use common::managers::{self, Certs, Ports, Proc};

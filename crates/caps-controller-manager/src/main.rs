@@ -1,5 +1,6 @@
-//! caps-controller-manager: runs the MetalCluster, MetalMachine and ServerBinding controllers
-//! and serves `/healthz` and `/readyz` (spec §1.3, §10.2).
+//! caps-controller-manager: runs the MetalCluster, MetalMachine and ServerBinding controllers,
+//! the conversion and MetalMachineTemplate webhooks, and serves `/healthz` and `/readyz`
+//! (spec §1.3, §10.2).
 
 use std::net::SocketAddr;
 
@@ -21,6 +22,9 @@ struct Flags {
     /// Webhook server port.
     #[arg(long, default_value_t = 9443)]
     webhook_port: u16,
+    /// Address the webhook server binds (empty: every address, as upstream).
+    #[arg(long, default_value = "")]
+    webhook_host: String,
     /// Webhook serving certificates.
     #[arg(long, default_value = "/tmp/k8s-webhook-server/serving-certs/")]
     webhook_cert_dir: String,
@@ -67,6 +71,15 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("connecting to the API server")?,
     };
+    // Conversion of the infrastructure kinds and MetalMachineTemplate validation.
+    sidero_webhook::server::start(
+        sidero_webhook::Role::Caps,
+        sidero_webhook::server::listen_addr(&flags.webhook_host, flags.webhook_port)
+            .map_err(anyhow::Error::msg)?,
+        flags.webhook_cert_dir.as_ref(),
+    )
+    .await
+    .context("starting the webhook server")?;
     let health = tokio::net::TcpListener::bind(listen_addr(&flags.health_addr)?)
         .await
         .with_context(|| format!("binding {}", flags.health_addr))?;

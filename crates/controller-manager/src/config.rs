@@ -51,6 +51,9 @@ pub struct Flags {
     /// Webhook server port.
     #[arg(long, default_value_t = 9443)]
     pub webhook_port: u16,
+    /// Address the webhook server binds (empty: every address, as upstream).
+    #[arg(long, default_value = "")]
+    pub webhook_host: String,
     /// Webhook TLS certificate folder.
     #[arg(long, default_value = "/tmp/k8s-webhook-server/serving-certs/")]
     pub webhook_cert_dir: String,

@@ -178,6 +178,16 @@ async fn main() -> anyhow::Result<()> {
         .resolved_api_endpoint(std::env::var("API_ENDPOINT").ok().as_deref())
         .context("resolving the API endpoint")?;
     let client = client(&flags).await.context("connecting to Kubernetes")?;
+    // Conversion and validation are served from the start: the API server needs them for
+    // every v1alpha1 read and Server write, whatever else this process is doing.
+    sidero_webhook::server::start(
+        sidero_webhook::Role::Sidero,
+        sidero_webhook::server::listen_addr(&flags.webhook_host, flags.webhook_port)
+            .map_err(anyhow::Error::msg)?,
+        flags.webhook_cert_dir.as_ref(),
+    )
+    .await
+    .context("starting the webhook server")?;
     let id = identity::load_or_create(&client)
         .await
         .context("loading the SideroLink identity")?;

@@ -2,7 +2,7 @@
 //! renders the variables of the cluster template and of the components from a clusterctl
 //! config file, and uses the folder as the `sidero` provider repository (`generate provider`
 //! reads metadata.yaml and the components as `clusterctl init` would; `clusterctl init` itself
-//! is not run, it would fetch the core provider). Every run is inside a fresh network namespace with no interfaces up
+//! runs in `clusterctl_init.rs`, against an API server). Every run is inside a fresh network namespace with no interfaces up
 //! (`unshare -n`), with a temp HOME and the version check off, so a network call would fail
 //! the test instead of leaving the machine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod capi;
+pub mod cargo_bin;
 pub mod certs;
 pub mod controlplane;
 pub mod crds;

@@ -1,6 +1,9 @@
 //! Shared by the release tests: a release written to a temp folder, and its documents.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod managers;
+pub mod through_api;
+
 use std::path::PathBuf;
 
 use serde_json::Value;

@@ -15,6 +15,7 @@
 
 mod install;
 pub mod manifests;
+pub mod repository;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};

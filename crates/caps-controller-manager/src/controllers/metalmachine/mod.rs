@@ -171,7 +171,11 @@ pub async fn run(client: Client, capi: CapiResources) {
             })
         })
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(
+            |o, c| crate::metrics::timed("metalmachine", reconcile(o, c)),
+            error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "metalmachine reconcile");

@@ -87,6 +87,26 @@ fn tunnel_listen(flag: &str, server: Ipv6Addr, port: u16) -> anyhow::Result<Sock
     config::listen_addr(flag).map_err(anyhow::Error::msg)
 }
 
+/// Retries `bind` while the address is not yet usable: the tunnel's IPv6 address stays
+/// tentative (duplicate address detection) for a moment after the device comes up, and binding
+/// it fails with `EADDRNOTAVAIL` meanwhile. At most 5 s.
+async fn until_address_usable<T, F, Fut>(mut bind: F) -> std::io::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match bind().await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs the SideroLink endpoint (WireGuard device, kernel-log receiver, events sink) and the
 /// ServerBinding watch that drives them. Lines of `serverlogs` and `serverevents` go to
 /// stdout, one JSON object per line.
@@ -120,12 +140,15 @@ async fn start_siderolink(
     ));
     let book = Arc::new(log_receiver::LogBook::new(flags.server_log_lines));
     let (log_tx, mut log_rx) = tokio::sync::mpsc::channel::<log_receiver::LogLine>(4096);
-    let logs = log_receiver::LogReceiver::bind(
-        tunnel_listen(&flags.log_receiver_addr, server, log_receiver::DEFAULT_PORT)?,
-        cache.clone(),
-        log_tx,
-        log_receiver::Config::default(),
-    )
+    let logs_addr = tunnel_listen(&flags.log_receiver_addr, server, log_receiver::DEFAULT_PORT)?;
+    let logs = until_address_usable(|| {
+        log_receiver::LogReceiver::bind(
+            logs_addr,
+            cache.clone(),
+            log_tx.clone(),
+            log_receiver::Config::default(),
+        )
+    })
     .await
     .context("binding the kernel-log receiver")?;
     tracing::info!(addr = ?logs.local_addr().ok(), "serving kernel logs (serverlogs)");
@@ -151,7 +174,7 @@ async fn start_siderolink(
         ev_tx,
     );
     let events_addr = tunnel_listen(&flags.events_sink_addr, server, event_sink::DEFAULT_PORT)?;
-    let listener = tokio::net::TcpListener::bind(events_addr)
+    let listener = until_address_usable(|| tokio::net::TcpListener::bind(events_addr))
         .await
         .with_context(|| format!("binding the events sink on {events_addr}"))?;
     tracing::info!(addr = %events_addr, "serving Talos events (serverevents)");
@@ -400,7 +423,7 @@ async fn main() -> anyhow::Result<()> {
         select,
     };
     let renewal = Renewal::default();
-    {
+    if flags.enable_leader_election {
         let (client, flags, renewal) = (client.clone(), flags.clone(), renewal.clone());
         tokio::spawn(async move {
             if let Err(e) = lead(client, flags, set, metrics, renewal).await {
@@ -408,6 +431,9 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         });
+    } else {
+        // A single replica: the start-up objects exist before the boot endpoints answer.
+        lead(client.clone(), flags.clone(), set, metrics, renewal.clone()).await?;
     }
     let wg_endpoint = resolve_endpoint(
         &flags.wireguard_endpoint_host(&api_host),

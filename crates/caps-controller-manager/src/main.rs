@@ -107,8 +107,8 @@ async fn main() -> anyhow::Result<()> {
             .context("connecting to the API server")?,
     };
     let mut registry = Registry::default();
-    let metrics: &'static Metrics = metrics::install(Metrics::register(&mut registry))
-        .context("installing the metrics")?;
+    let metrics: &'static Metrics =
+        metrics::install(Metrics::register(&mut registry)).context("installing the metrics")?;
     serve_diagnostics(&flags, registry, &client).await?;
     let mut renewal = None;
     if flags.enable_leader_election {

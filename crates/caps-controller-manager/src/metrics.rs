@@ -59,11 +59,31 @@ impl Metrics {
             reconcile_errors: Family::default(),
             leader: Gauge::default(),
         };
-        registry.register("caps_allocations", "Servers bound to machines (ServerBindings created), by result", m.allocations.clone());
-        registry.register("caps_releases", "Servers released from machines (ServerBindings deleted)", m.releases.clone());
-        registry.register("caps_reconcile_duration_seconds", "Reconcile durations by controller", m.reconcile.clone());
-        registry.register("caps_reconcile_errors", "Reconciles that ended in an error", m.reconcile_errors.clone());
-        registry.register("caps_leader", "1 while this replica leads and runs the controllers", m.leader.clone());
+        registry.register(
+            "caps_allocations",
+            "Servers bound to machines (ServerBindings created), by result",
+            m.allocations.clone(),
+        );
+        registry.register(
+            "caps_releases",
+            "Servers released from machines (ServerBindings deleted)",
+            m.releases.clone(),
+        );
+        registry.register(
+            "caps_reconcile_duration_seconds",
+            "Reconcile durations by controller",
+            m.reconcile.clone(),
+        );
+        registry.register(
+            "caps_reconcile_errors",
+            "Reconciles that ended in an error",
+            m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "caps_leader",
+            "1 while this replica leads and runs the controllers",
+            m.leader.clone(),
+        );
         m
     }
 }
@@ -131,9 +151,20 @@ mod tests {
         m.allocations
             .get_or_create(&super::ResultLabel { result: "bound" })
             .inc();
+        m.reconcile
+            .get_or_create(&super::ControllerLabel {
+                controller: "metalmachine",
+            })
+            .observe(0.02);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
-        assert!(text.contains("caps_allocations_total{result=\"bound\"} 1"), "{text}");
-        assert!(text.contains("caps_reconcile_duration_seconds"), "{text}");
+        assert!(
+            text.contains("caps_allocations_total{result=\"bound\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("caps_reconcile_duration_seconds_count{controller=\"metalmachine\"} 1"),
+            "{text}"
+        );
     }
 }

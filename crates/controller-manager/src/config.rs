@@ -185,7 +185,10 @@ pub struct LeaderFlags {
     #[arg(long, default_value = "")]
     pub leader_election_namespace: String,
     /// Name of the Lease (upstream's election ID).
-    #[arg(long, default_value = "controller-leader-election-sidero-controller-manager")]
+    #[arg(
+        long,
+        default_value = "controller-leader-election-sidero-controller-manager"
+    )]
     pub leader_election_id: String,
     /// How long followers wait on an unrenewed Lease before taking over.
     #[arg(long, default_value = "10s", value_parser = duration)]
@@ -300,7 +303,10 @@ mod tests {
         assert!(f.leader.timing().renew_deadline < f.leader.timing().lease_duration);
         let f = parse(&["--leader-elect=false", "--log-format=text"]);
         assert!(!f.enable_leader_election);
-        assert_eq!(f.logging_format, sidero_diagnostics::logging::LogFormat::Text);
+        assert_eq!(
+            f.logging_format,
+            sidero_diagnostics::logging::LogFormat::Text
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use prometheus_client::registry::Registry;
 use sidero_controller_manager::config::{self, Flags};
 use sidero_controller_manager::http::{self, BootState, ConfigRelease, Dirs};
 use sidero_controller_manager::identity;
@@ -14,7 +15,6 @@ use sidero_netboot::args::Endpoints;
 use sidero_netboot::boot::BootConfig;
 use sidero_netboot::cmdline::Cmdline;
 use sidero_netboot::script::boot_script;
-use prometheus_client::registry::Registry;
 
 async fn client(flags: &Flags) -> anyhow::Result<kube::Client> {
     let config = match &flags.kubeconfig {
@@ -156,8 +156,15 @@ async fn start_siderolink(
     tokio::spawn(async move {
         use std::io::Write;
         while let Some(l) = log_rx.recv().await {
-            let matched = if l.server_uuid.is_some() { "true" } else { "false" };
-            metrics.log_lines.get_or_create(&metrics::MatchedLabel { matched }).inc();
+            let matched = if l.server_uuid.is_some() {
+                "true"
+            } else {
+                "false"
+            };
+            metrics
+                .log_lines
+                .get_or_create(&metrics::MatchedLabel { matched })
+                .inc();
             if let Some(server) = &l.server_uuid {
                 book.push(server, &l.line);
             }
@@ -186,8 +193,15 @@ async fn start_siderolink(
     tokio::spawn(async move {
         use std::io::Write;
         while let Some(l) = ev_rx.recv().await {
-            let matched = if l.server_uuid.is_some() { "true" } else { "false" };
-            metrics.events.get_or_create(&metrics::MatchedLabel { matched }).inc();
+            let matched = if l.server_uuid.is_some() {
+                "true"
+            } else {
+                "false"
+            };
+            metrics
+                .events
+                .get_or_create(&metrics::MatchedLabel { matched })
+                .inc();
             let _ = writeln!(std::io::stdout().lock(), "{}", l.line);
         }
     });
@@ -323,7 +337,7 @@ async fn serve_diagnostics(
             client.clone(),
         )
         .await
-            .context("--diagnostics-address")?;
+        .context("--diagnostics-address")?;
     }
     Ok(())
 }
@@ -337,8 +351,8 @@ async fn main() -> anyhow::Result<()> {
         .context("resolving the API endpoint")?;
     let client = client(&flags).await.context("connecting to Kubernetes")?;
     let mut registry = Registry::default();
-    let metrics = metrics::install(Metrics::register(&mut registry))
-        .context("installing the metrics")?;
+    let metrics =
+        metrics::install(Metrics::register(&mut registry)).context("installing the metrics")?;
     serve_diagnostics(&flags, registry, &client).await?;
     tokio::spawn(metrics::watch_servers(client.clone(), metrics));
     let id = identity::load_or_create(&client)

@@ -28,7 +28,14 @@ pub struct StateLabel {
 
 /// Server states counted by `sidero_servers` (a server counts in every state it is in).
 pub const STATES: [&str; 9] = [
-    "total", "accepted", "pending", "cordoned", "allocated", "clean", "dirty", "power_on",
+    "total",
+    "accepted",
+    "pending",
+    "cordoned",
+    "allocated",
+    "clean",
+    "dirty",
+    "power_on",
     "power_off",
 ];
 
@@ -124,17 +131,61 @@ impl Metrics {
             leader: Gauge::default(),
         };
         let r = registry;
-        r.register("sidero_servers", "Servers by state (a server counts in every state it is in)", m.servers.clone());
-        r.register("sidero_power_operations", "Power operations sent to BMCs", m.power_operations.clone());
-        r.register("sidero_power_operation_failures", "Power operations that failed", m.power_failures.clone());
-        r.register("sidero_boot_requests", "HTTP boot requests by endpoint, /ipxe branch and status", m.boot_requests.clone());
-        r.register("sidero_tftp_transfers", "TFTP transfers by file and result", m.tftp_transfers.clone());
-        r.register("sidero_tftp_bytes", "TFTP payload bytes acknowledged", m.tftp_bytes.clone());
-        r.register("sidero_siderolink_log_lines", "Kernel log lines received over SideroLink", m.log_lines.clone());
-        r.register("sidero_siderolink_events", "Talos events received over SideroLink", m.events.clone());
-        r.register("sidero_reconcile_duration_seconds", "Reconcile durations by controller", m.reconcile.clone());
-        r.register("sidero_reconcile_errors", "Reconciles that ended in an error", m.reconcile_errors.clone());
-        r.register("sidero_leader", "1 while this replica leads and runs the controllers", m.leader.clone());
+        r.register(
+            "sidero_servers",
+            "Servers by state (a server counts in every state it is in)",
+            m.servers.clone(),
+        );
+        r.register(
+            "sidero_power_operations",
+            "Power operations sent to BMCs",
+            m.power_operations.clone(),
+        );
+        r.register(
+            "sidero_power_operation_failures",
+            "Power operations that failed",
+            m.power_failures.clone(),
+        );
+        r.register(
+            "sidero_boot_requests",
+            "HTTP boot requests by endpoint, /ipxe branch and status",
+            m.boot_requests.clone(),
+        );
+        r.register(
+            "sidero_tftp_transfers",
+            "TFTP transfers by file and result",
+            m.tftp_transfers.clone(),
+        );
+        r.register(
+            "sidero_tftp_bytes",
+            "TFTP payload bytes acknowledged",
+            m.tftp_bytes.clone(),
+        );
+        r.register(
+            "sidero_siderolink_log_lines",
+            "Kernel log lines received over SideroLink",
+            m.log_lines.clone(),
+        );
+        r.register(
+            "sidero_siderolink_events",
+            "Talos events received over SideroLink",
+            m.events.clone(),
+        );
+        r.register(
+            "sidero_reconcile_duration_seconds",
+            "Reconcile durations by controller",
+            m.reconcile.clone(),
+        );
+        r.register(
+            "sidero_reconcile_errors",
+            "Reconciles that ended in an error",
+            m.reconcile_errors.clone(),
+        );
+        r.register(
+            "sidero_leader",
+            "1 while this replica leads and runs the controllers",
+            m.leader.clone(),
+        );
         m
     }
 
@@ -207,7 +258,11 @@ pub fn tftp_file(name: &str) -> &'static str {
 
 /// The endpoint label of a request path.
 pub fn boot_endpoint(path: &str) -> &'static str {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     ["boot.ipxe", "ipxe", "configdata", "env", "tftp"]
         .into_iter()
         .find(|e| *e == first)
@@ -294,14 +349,20 @@ mod tests {
 
     #[test]
     fn states_table() {
-        let pending = server(json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
-            "metadata": {"name": "a"}, "spec": {"accepted": false}}));
-        let dirty = server(json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+        let pending = server(
+            json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+            "metadata": {"name": "a"}, "spec": {"accepted": false}}),
+        );
+        let dirty = server(
+            json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
             "metadata": {"name": "b"}, "spec": {"accepted": true, "cordoned": true},
-            "status": {"ready": false, "inUse": false, "isClean": false, "power": "on"}}));
-        let allocated = server(json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+            "status": {"ready": false, "inUse": false, "isClean": false, "power": "on"}}),
+        );
+        let allocated = server(
+            json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
             "metadata": {"name": "c"}, "spec": {"accepted": true},
-            "status": {"ready": true, "inUse": true, "isClean": true, "power": "off"}}));
+            "status": {"ready": true, "inUse": true, "isClean": true, "power": "off"}}),
+        );
         let mut r = Registry::default();
         let m = Metrics::register(&mut r);
         m.set_servers([&pending, &dirty, &allocated]);
@@ -317,7 +378,11 @@ mod tests {
             ("power_off", 1),
         ];
         for (state, n) in want {
-            assert_eq!(m.servers.get_or_create(&StateLabel { state }).get(), n, "{state}");
+            assert_eq!(
+                m.servers.get_or_create(&StateLabel { state }).get(),
+                n,
+                "{state}"
+            );
         }
     }
 
@@ -333,12 +398,16 @@ mod tests {
 
     #[test]
     fn bmc_labels() {
-        let s = server(json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+        let s = server(
+            json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
             "metadata": {"name": "a"}, "spec": {"accepted": false,
-            "bmc": {"endpoint": "10.0.0.9", "port": 6230}}}));
+            "bmc": {"endpoint": "10.0.0.9", "port": 6230}}}),
+        );
         assert_eq!(bmc_label(&s), "10.0.0.9:6230");
-        let s = server(json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
-            "metadata": {"name": "a"}, "spec": {"accepted": false}}));
+        let s = server(
+            json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+            "metadata": {"name": "a"}, "spec": {"accepted": false}}),
+        );
         assert_eq!(bmc_label(&s), "none");
     }
 }

@@ -27,17 +27,43 @@ fn image_holds_the_manager_ipxe_and_agent_environment() {
     .unwrap();
     let image = oci::inspect(&archive).unwrap();
     assert_eq!(image.entrypoint, ["/manager"]);
-    assert!(image.env.iter().any(|e| e == "GRPC_ENFORCE_ALPN_ENABLED=false"), "{:?}", image.env);
-    assert_eq!(image.ref_names, ["siderolabs/sidero-controller-manager:dev"]);
+    assert!(
+        image
+            .env
+            .iter()
+            .any(|e| e == "GRPC_ENFORCE_ALPN_ENABLED=false"),
+        "{:?}",
+        image.env
+    );
+    assert_eq!(
+        image.ref_names,
+        ["siderolabs/sidero-controller-manager:dev"]
+    );
     let size = |p: &str| image.files.iter().find(|(n, _)| n == p).map(|(_, s)| *s);
-    assert_eq!(size("manager"), Some(std::fs::metadata(binary).unwrap().len()));
+    assert_eq!(
+        size("manager"),
+        Some(std::fs::metadata(binary).unwrap().len())
+    );
     for (path, src) in [
         ("var/lib/sidero/ipxe/ipxe.efi", "/usr/lib/ipxe/ipxe.efi"),
-        ("var/lib/sidero/ipxe/snponly.efi", "/usr/lib/ipxe/snponly.efi"),
-        ("var/lib/sidero/ipxe/undionly.kpxe", "/usr/lib/ipxe/undionly.kpxe"),
-        ("etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"),
+        (
+            "var/lib/sidero/ipxe/snponly.efi",
+            "/usr/lib/ipxe/snponly.efi",
+        ),
+        (
+            "var/lib/sidero/ipxe/undionly.kpxe",
+            "/usr/lib/ipxe/undionly.kpxe",
+        ),
+        (
+            "etc/ssl/certs/ca-certificates.crt",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ),
     ] {
-        assert_eq!(size(path), Some(std::fs::metadata(src).unwrap().len()), "{path}");
+        assert_eq!(
+            size(path),
+            Some(std::fs::metadata(src).unwrap().len()),
+            "{path}"
+        );
     }
     assert_eq!(size("var/lib/sidero/env/agent-amd64/vmlinuz"), Some(6));
     assert_eq!(size("var/lib/sidero/env/agent-amd64/initramfs.xz"), Some(9));

@@ -71,7 +71,11 @@ async fn follower_takes_over_within_15s_of_the_leaders_death() {
         if let Some(h) = holder(&leases).await {
             break h;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no leader:\n{}", a.log());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no leader:\n{}",
+            a.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let leader_pid = pid_of(&leader).unwrap();
@@ -91,14 +95,21 @@ async fn follower_takes_over_within_15s_of_the_leaders_death() {
     create_server(&servers, "before-kill").await;
     let start = Instant::now();
     while !has_finalizer(&servers, "before-kill").await {
-        assert!(start.elapsed() < Duration::from_secs(30), "leader idle:\n{}", dead.log());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "leader idle:\n{}",
+            dead.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for m in [&*dead, &*survivor] {
         assert_eq!(get(&m.url("/boot.ipxe")).0, 200);
         let ready = get(&format!("http://127.0.0.1:{}/readyz", m.health));
         assert_eq!(ready, (200, "ok".to_string()), "{}", m.log());
-        assert_eq!(get(&format!("http://127.0.0.1:{}/healthz", m.health)).0, 200);
+        assert_eq!(
+            get(&format!("http://127.0.0.1:{}/healthz", m.health)).0,
+            200
+        );
     }
     assert!(
         !survivor.log().contains("starting the controllers"),

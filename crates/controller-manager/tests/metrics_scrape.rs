@@ -4,9 +4,9 @@
 //! callers without a token (401) or without RBAC for `/metrics` (403) and serves one with it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod manager_proc;
 #[path = "support/machine.rs"]
 mod machine;
+mod manager_proc;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -72,7 +72,9 @@ async fn domain_metrics_move_with_the_work() {
         assert_eq!(get(&m.url("/boot.ipxe")).0, 200);
     }
     let uuid = "4c4c4544-0000-0000-0000-000000000001";
-    get(&m.url(&format!("/ipxe?uuid={uuid}&mac=52-54-00-12-34-56&arch=x86_64")));
+    get(&m.url(&format!(
+        "/ipxe?uuid={uuid}&mac=52-54-00-12-34-56&arch=x86_64"
+    )));
 
     // TFTP: one served file, one refused name.
     let tmp = tempfile::tempdir().unwrap();
@@ -104,7 +106,10 @@ async fn domain_metrics_move_with_the_work() {
         let after = scrape(&m);
         let done = value(&after, "sidero_servers{state=\"total\"}") == 2.0
             && value(&after, &power) >= 1.0
-            && value(&after, "sidero_reconcile_duration_seconds_count{controller=\"server\"}") >= 2.0;
+            && value(
+                &after,
+                "sidero_reconcile_duration_seconds_count{controller=\"server\"}",
+            ) >= 2.0;
         if done {
             break after;
         }
@@ -117,7 +122,8 @@ async fn domain_metrics_move_with_the_work() {
     };
     let moved = |key: &str| value(&after, key) - value(&before, key);
     assert!(
-        moved("sidero_boot_requests_total{endpoint=\"boot.ipxe\",branch=\"-\",status=\"200\"}") >= 2.0,
+        moved("sidero_boot_requests_total{endpoint=\"boot.ipxe\",branch=\"-\",status=\"200\"}")
+            >= 2.0,
         "{after:#?}"
     );
     let ipxe: Vec<_> = after
@@ -184,10 +190,7 @@ async fn service_account_token(client: &kube::Client, name: &str, allowed: bool)
 async fn secure_metrics_need_a_token_with_rbac() {
     let cp = sidero_testenv::shared().unwrap();
     let client = cp.client().await.unwrap();
-    let m = Manager::start(
-        cp.kubeconfig(),
-        &["--enable-leader-election=false".into()],
-    );
+    let m = Manager::start(cp.kubeconfig(), &["--enable-leader-election=false".into()]);
     let url = format!("https://127.0.0.1:{}/metrics", m.metrics);
     assert_eq!(curl(&url, &["-k"]).0, 401);
     let reader = service_account_token(&client, "metrics-reader", true).await;

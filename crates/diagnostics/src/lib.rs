@@ -70,7 +70,10 @@ pub async fn shutdown_signal() {
 mod tests {
     #[test]
     fn listen_addresses() {
-        assert_eq!(super::listen_addr(":9440").unwrap().to_string(), "0.0.0.0:9440");
+        assert_eq!(
+            super::listen_addr(":9440").unwrap().to_string(),
+            "0.0.0.0:9440"
+        );
         assert_eq!(
             super::listen_addr("127.0.0.1:0").unwrap().to_string(),
             "127.0.0.1:0"

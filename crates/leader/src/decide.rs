@@ -55,7 +55,9 @@ pub fn decide(
     now: Instant,
     wall: jiff::Timestamp,
 ) -> (Step, Memory) {
-    let secs = i32::try_from(lease_duration.as_secs()).unwrap_or(i32::MAX).max(1);
+    let secs = i32::try_from(lease_duration.as_secs())
+        .unwrap_or(i32::MAX)
+        .max(1);
     let Some(current) = current else {
         let record = Record {
             holder: me.to_owned(),
@@ -68,9 +70,10 @@ pub fn decide(
     };
     // The record "changed" when its holder or renew time moved; only then restart the
     // expiry clock. A record never seen before starts it now.
-    let changed = memory.seen.as_ref().is_none_or(|s| {
-        s.holder != current.holder || s.renew_time != current.renew_time
-    });
+    let changed = memory
+        .seen
+        .as_ref()
+        .is_none_or(|s| s.holder != current.holder || s.renew_time != current.renew_time);
     let seen_at = match (changed, memory.seen_at) {
         (false, Some(at)) => at,
         _ => now,
@@ -81,7 +84,8 @@ pub fn decide(
     };
     let held_by_other = !current.holder.is_empty() && current.holder != me;
     if held_by_other {
-        let their = Duration::from_secs(u64::try_from(current.lease_duration_seconds.max(0)).unwrap_or(0));
+        let their =
+            Duration::from_secs(u64::try_from(current.lease_duration_seconds.max(0)).unwrap_or(0));
         let expires_at = seen_at + their;
         if expires_at > now {
             return (

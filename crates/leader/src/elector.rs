@@ -47,7 +47,9 @@ pub enum Error {
         source: kube::Error,
     },
     /// The timing cannot work.
-    #[error("leader election: renew deadline {renew:?} must be shorter than the lease duration {lease:?}")]
+    #[error(
+        "leader election: renew deadline {renew:?} must be shorter than the lease duration {lease:?}"
+    )]
     Timing {
         /// Renew deadline.
         renew: Duration,
@@ -126,7 +128,11 @@ impl Elector {
     }
 
     async fn try_once(&mut self) -> Result<Try, Error> {
-        let lease = self.api.get_opt(&self.name).await.map_err(|e| self.kube(e))?;
+        let lease = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.kube(e))?;
         let current = lease.as_ref().map(record_of);
         let (step, memory) = decide(
             &self.identity,
@@ -154,7 +160,9 @@ impl Elector {
                 // the resourceVersion that conditions the write.
                 let mut lease = lease.unwrap_or_default();
                 lease.spec = Some(spec_of(&record));
-                self.api.replace(&self.name, &PostParams::default(), &lease).await
+                self.api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await
             }
         };
         match written {
@@ -208,10 +216,7 @@ impl Elector {
                 }
                 () = tokio::time::sleep(self.timing.retry_period) => {}
             }
-            let left = self
-                .timing
-                .renew_deadline
-                .saturating_sub(last_ok.elapsed());
+            let left = self.timing.renew_deadline.saturating_sub(last_ok.elapsed());
             match tokio::time::timeout(left, self.try_once()).await {
                 Ok(Ok(Try::Held)) => last_ok = Instant::now(),
                 Ok(Ok(Try::Other(holder))) => return Lost::TakenOver { holder },
@@ -235,7 +240,11 @@ impl Elector {
             return;
         }
         lease.spec = Some(spec_of(&released(&current, jiff::Timestamp::now())));
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => tracing::info!(lease = %self.name, "released the leader lease"),
             Err(e) => tracing::warn!(lease = %self.name, error = %e, "releasing the leader lease"),
         }
@@ -290,6 +299,10 @@ pub fn default_namespace() -> String {
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| "sidero-system".into())
 }

@@ -50,7 +50,10 @@ async fn one_leader_then_takeover_after_expiry() {
     assert_eq!(holder(&client, "takeover").await, "b");
     // Not before the lease duration (by b's clock), and soon after it.
     assert!(took >= Duration::from_secs(2), "took over after {took:?}");
-    assert!(took < FAST.lease_duration + 3 * FAST.retry_period + Duration::from_secs(1), "took {took:?}");
+    assert!(
+        took < FAST.lease_duration + 3 * FAST.retry_period + Duration::from_secs(1),
+        "took {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +73,9 @@ async fn release_hands_over_at_once_and_a_usurped_leader_steps_down() {
     let api = Api::<Lease>::namespaced(client.clone(), "default");
     let mut lease = api.get("release").await.unwrap();
     lease.spec.as_mut().unwrap().holder_identity = Some("intruder".into());
-    api.replace("release", &Default::default(), &lease).await.unwrap();
+    api.replace("release", &Default::default(), &lease)
+        .await
+        .unwrap();
     let lost = tokio::time::timeout(Duration::from_secs(5), b.keep(std::future::pending()))
         .await
         .unwrap();
@@ -89,8 +94,7 @@ async fn racing_candidates_one_wins() {
     for i in 0..4 {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            let mut e =
-                Elector::new(client, "default", "race", &format!("c{i}"), FAST).unwrap();
+            let mut e = Elector::new(client, "default", "race", &format!("c{i}"), FAST).unwrap();
             tokio::time::timeout(Duration::from_secs(2), e.acquire())
                 .await
                 .is_ok()

@@ -32,7 +32,11 @@ fn events() -> Vec<Value> {
 fn diagnostics() -> Vec<Value> {
     vec![
         rule("authentication.k8s.io", &["tokenreviews"], &["create"]),
-        rule("authorization.k8s.io", &["subjectaccessreviews"], &["create"]),
+        rule(
+            "authorization.k8s.io",
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
     ]
 }
 

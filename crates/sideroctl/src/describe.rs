@@ -162,20 +162,44 @@ pub fn render(
     let mut out = String::new();
     let mut field = |k: &str, v: String| out.push_str(&format!("{k:<13}{v}\n"));
     field("Name:", server.metadata.name.clone().unwrap_or_default());
-    field("Hostname:", server.spec.hostname.clone().unwrap_or_else(|| "-".into()));
+    field(
+        "Hostname:",
+        server.spec.hostname.clone().unwrap_or_else(|| "-".into()),
+    );
     field("Accepted:", yn(server.spec.accepted).into());
     field("Cordoned:", yn(server.spec.is_cordoned()).into());
     field("Allocated:", yn(status.in_use).into());
     field("Clean:", yn(status.is_clean).into());
     field(
         "Power:",
-        format!("{} ({power_via})", status.power.as_deref().unwrap_or("unknown")),
+        format!(
+            "{} ({power_via})",
+            status.power.as_deref().unwrap_or("unknown")
+        ),
     );
-    field("Classes:", if classes.is_empty() { "-".into() } else { classes.join(", ") });
-    field("Addresses:", if addresses.is_empty() { "-".into() } else { addresses.join(", ") });
+    field(
+        "Classes:",
+        if classes.is_empty() {
+            "-".into()
+        } else {
+            classes.join(", ")
+        },
+    );
+    field(
+        "Addresses:",
+        if addresses.is_empty() {
+            "-".into()
+        } else {
+            addresses.join(", ")
+        },
+    );
     field(
         "Environment:",
-        server.spec.environment_name().unwrap_or("(from its class, else default)").into(),
+        server
+            .spec
+            .environment_name()
+            .unwrap_or("(from its class, else default)")
+            .into(),
     );
     field(
         "Binding:",
@@ -207,7 +231,11 @@ pub fn render(
     out
 }
 
-async fn events_about(client: &kube::Client, name: &str, kinds: &[&str]) -> anyhow::Result<Vec<Event>> {
+async fn events_about(
+    client: &kube::Client,
+    name: &str,
+    kinds: &[&str],
+) -> anyhow::Result<Vec<Event>> {
     let list = Api::<Event>::all(client.clone())
         .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
         .await
@@ -312,6 +340,9 @@ mod tests {
         );
         let out = render(&server, &["any".into()], None, "waiting for x", &t);
         assert!(out.contains("State:       waiting for x\n"), "{out}");
-        assert!(out.contains("  2026-01-01 00:02:00  Server         event Normal PowerOn"), "{out}");
+        assert!(
+            out.contains("  2026-01-01 00:02:00  Server         event Normal PowerOn"),
+            "{out}"
+        );
     }
 }

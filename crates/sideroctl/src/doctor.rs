@@ -55,8 +55,16 @@ impl std::fmt::Display for Check {
 
 fn check(name: &str, result: Result<String, String>) -> Check {
     match result {
-        Ok(detail) => Check { name: name.into(), ok: true, detail },
-        Err(detail) => Check { name: name.into(), ok: false, detail },
+        Ok(detail) => Check {
+            name: name.into(),
+            ok: true,
+            detail,
+        },
+        Err(detail) => Check {
+            name: name.into(),
+            ok: false,
+            detail,
+        },
     }
 }
 
@@ -91,7 +99,9 @@ pub fn advertised(deployment: &Deployment) -> Result<(String, u16), String> {
     let mut args = manager.command.clone().unwrap_or_default();
     args.extend(manager.args.clone().unwrap_or_default());
     let port = match flag_value(&args, "api-port") {
-        Some(p) => p.parse().map_err(|_| format!("--api-port={p} is not a port"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--api-port={p} is not a port"))?,
         None => 8081,
     };
     let flag = flag_value(&args, "api-endpoint").filter(|v| v != "-" && !v.is_empty());
@@ -121,7 +131,9 @@ pub fn split_endpoint(s: &str, default_port: u16) -> Result<(String, u16), Strin
         return Ok((addr.ip().to_string(), addr.port()));
     }
     if let Some(rest) = s.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']').ok_or_else(|| format!("bad endpoint {s:?}"))?;
+        let (host, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("bad endpoint {s:?}"))?;
         let port = match tail.strip_prefix(':') {
             Some(p) => p.parse().map_err(|_| format!("bad port in {s:?}"))?,
             None => default_port,
@@ -129,9 +141,10 @@ pub fn split_endpoint(s: &str, default_port: u16) -> Result<(String, u16), Strin
         return Ok((host.to_owned(), port));
     }
     match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            Ok((h.to_owned(), p.parse().map_err(|_| format!("bad port in {s:?}"))?))
-        }
+        Some((h, p)) if !h.contains(':') => Ok((
+            h.to_owned(),
+            p.parse().map_err(|_| format!("bad port in {s:?}"))?,
+        )),
         _ => Ok((s.to_owned(), default_port)),
     }
 }
@@ -179,7 +192,11 @@ async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String>
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = client.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
     let status = resp.status().as_u16();
     let body = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
     Ok((status, body))
@@ -194,21 +211,27 @@ pub fn tftp_probe(addr: SocketAddr, file: &str, timeout: Duration) -> Result<Str
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
     let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let mut rrq = vec![0, 1];
     rrq.extend_from_slice(file.as_bytes());
     rrq.push(0);
     rrq.extend_from_slice(b"octet\0");
-    sock.send_to(&rrq, addr).map_err(|e| format!("{addr}: {e}"))?;
+    sock.send_to(&rrq, addr)
+        .map_err(|e| format!("{addr}: {e}"))?;
     let mut buf = [0u8; 2048];
     let (n, from) = sock
         .recv_from(&mut buf)
         .map_err(|_| format!("{addr}: no answer within {timeout:?}"))?;
-    let abort = sidero_tftp::packet::encode_error(sidero_tftp::ErrorCode::NotDefined, "sideroctl doctor: probe done");
+    let abort = sidero_tftp::packet::encode_error(
+        sidero_tftp::ErrorCode::NotDefined,
+        "sideroctl doctor: probe done",
+    );
     let result = match sidero_tftp::Packet::parse(&buf[..n]) {
-        Ok(sidero_tftp::Packet::Data { block, data }) => {
-            Ok(format!("{file}: first block {block} ({} bytes) from {from}", data.len()))
-        }
+        Ok(sidero_tftp::Packet::Data { block, data }) => Ok(format!(
+            "{file}: first block {block} ({} bytes) from {from}",
+            data.len()
+        )),
         Ok(sidero_tftp::Packet::Oack(_)) => Ok(format!("{file}: options acknowledged by {from}")),
         Ok(sidero_tftp::Packet::Error { code, message }) => Err(format!(
             "{file}: error {code:?}: {}",
@@ -234,20 +257,26 @@ pub async fn checks(host: &str, port: u16, tftp_port: u16, timeout: Duration) ->
     let first = addrs[0];
     let usable = describe_ip(first.ip());
     let usable_ok = usable.is_ok();
-    out.push(check("advertised address", usable.map(|d| format!("{host} → {d}"))));
+    out.push(check(
+        "advertised address",
+        usable.map(|d| format!("{host} → {d}")),
+    ));
     if !usable_ok {
         return out;
     }
-    out.push(check(&format!("HTTP port {port}"), connect(first, timeout).await));
+    out.push(check(
+        &format!("HTTP port {port}"),
+        connect(first, timeout).await,
+    ));
     let base = format!("http://{host}:{port}");
     let script = http_get(&format!("{base}/boot.ipxe"), timeout).await;
     out.push(check(
         "/boot.ipxe",
         match &script {
             Ok((200, body)) if body.starts_with("#!ipxe") => match chained_base(body) {
-                Some(chain) if chain == format!("{host}:{port}") => {
-                    Ok(format!("200, chains to http://{chain}/ipxe (the advertised address)"))
-                }
+                Some(chain) if chain == format!("{host}:{port}") => Ok(format!(
+                    "200, chains to http://{chain}/ipxe (the advertised address)"
+                )),
                 Some(chain) => Err(format!(
                     "200, but chains to http://{chain}/ipxe, not the advertised {host}:{port}"
                 )),
@@ -287,8 +316,7 @@ pub async fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<()> {
     let (host, port) = match &args.endpoint {
         Some(e) => split_endpoint(e, 8081).map_err(anyhow::Error::msg)?,
         None => {
-            let client =
-                cluster::client(cli.kubeconfig.as_deref(), cli.context.as_deref()).await?;
+            let client = cluster::client(cli.kubeconfig.as_deref(), cli.context.as_deref()).await?;
             let dep = Api::<Deployment>::namespaced(client, &args.namespace)
                 .get_opt(&args.deployment)
                 .await
@@ -349,7 +377,10 @@ mod tests {
             json!([{"name": "API_ENDPOINT", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]),
         );
         assert!(advertised(&d).unwrap_err().contains("pass --endpoint"));
-        let d = deployment(&["--api-endpoint=-"], json!([{"name": "API_ENDPOINT", "value": "10.1.1.1"}]));
+        let d = deployment(
+            &["--api-endpoint=-"],
+            json!([{"name": "API_ENDPOINT", "value": "10.1.1.1"}]),
+        );
         assert_eq!(advertised(&d).unwrap().0, "10.1.1.1");
         let d = deployment(&[], json!([]));
         assert!(advertised(&d).unwrap_err().contains("no api endpoint"));
@@ -357,20 +388,40 @@ mod tests {
 
     #[test]
     fn endpoints_split() {
-        assert_eq!(split_endpoint("10.0.0.1", 8081).unwrap(), ("10.0.0.1".into(), 8081));
-        assert_eq!(split_endpoint("10.0.0.1:1", 8081).unwrap(), ("10.0.0.1".into(), 1));
-        assert_eq!(split_endpoint("[fd00::1]:2", 8081).unwrap(), ("fd00::1".into(), 2));
-        assert_eq!(split_endpoint("fd00::1", 8081).unwrap(), ("fd00::1".into(), 8081));
-        assert_eq!(split_endpoint("h.lan:3", 8081).unwrap(), ("h.lan".into(), 3));
+        assert_eq!(
+            split_endpoint("10.0.0.1", 8081).unwrap(),
+            ("10.0.0.1".into(), 8081)
+        );
+        assert_eq!(
+            split_endpoint("10.0.0.1:1", 8081).unwrap(),
+            ("10.0.0.1".into(), 1)
+        );
+        assert_eq!(
+            split_endpoint("[fd00::1]:2", 8081).unwrap(),
+            ("fd00::1".into(), 2)
+        );
+        assert_eq!(
+            split_endpoint("fd00::1", 8081).unwrap(),
+            ("fd00::1".into(), 8081)
+        );
+        assert_eq!(
+            split_endpoint("h.lan:3", 8081).unwrap(),
+            ("h.lan".into(), 3)
+        );
         assert!(split_endpoint("h.lan:x", 8081).is_err());
     }
 
     #[test]
     fn the_chain_url_is_found() {
-        let s = "#!ipxe\ndhcp\nchain http://10.0.0.5:8081/ipxe?uuid=${uuid}&mac=${net0/mac:hexhyp}\n";
+        let s =
+            "#!ipxe\ndhcp\nchain http://10.0.0.5:8081/ipxe?uuid=${uuid}&mac=${net0/mac:hexhyp}\n";
         assert_eq!(chained_base(s).as_deref(), Some("10.0.0.5:8081"));
         assert_eq!(chained_base("#!ipxe\nexit\n"), None);
         assert!(describe_ip("0.0.0.0".parse().unwrap()).is_err());
-        assert!(describe_ip("127.0.0.1".parse().unwrap()).unwrap().contains("loopback"));
+        assert!(
+            describe_ip("127.0.0.1".parse().unwrap())
+                .unwrap()
+                .contains("loopback")
+        );
     }
 }

@@ -31,7 +31,9 @@ impl Change {
     /// What the operator reads afterwards.
     pub fn done(self, name: &str) -> String {
         match self {
-            Change::Accept => format!("server {name} accepted (it will be wiped, then it can be allocated)"),
+            Change::Accept => {
+                format!("server {name} accepted (it will be wiped, then it can be allocated)")
+            }
             Change::Cordon => format!("server {name} cordoned (it will not be allocated)"),
             Change::Uncordon => format!("server {name} uncordoned"),
         }

@@ -57,8 +57,8 @@ impl Facts {
     pub fn of(server: &Server, binding: Option<&ServerBinding>, now: jiff::Timestamp) -> Facts {
         let status = server.status.clone().unwrap_or_default();
         let power_cycle = server.condition(CONDITION_POWER_CYCLE).map(|c| {
-            let age =
-                Duration::try_from(now.duration_since(c.last_transition_time.0)).unwrap_or_default();
+            let age = Duration::try_from(now.duration_since(c.last_transition_time.0))
+                .unwrap_or_default();
             (
                 c.status.clone(),
                 c.reason.clone().unwrap_or_default(),
@@ -73,10 +73,11 @@ impl Facts {
                 mm.namespace.as_deref().unwrap_or_default(),
                 mm.name.as_deref().unwrap_or_default()
             );
-            let installed = b
-                .status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "TalosInstalled" && c.status == "True"));
+            let installed = b.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "TalosInstalled" && c.status == "True")
+            });
             (name, installed)
         });
         Facts {
@@ -114,7 +115,9 @@ pub fn explain(f: &Facts, reboot_timeout: Duration) -> Verdict {
     }
     if let Some((mm, installed)) = &f.binding {
         return if *installed {
-            Verdict::Done(format!("in service: Talos installed, bound to MetalMachine {mm}"))
+            Verdict::Done(format!(
+                "in service: Talos installed, bound to MetalMachine {mm}"
+            ))
         } else {
             Verdict::Waiting(format!(
                 "Talos to boot and install (bound to MetalMachine {mm}; config served at /configdata, install reported over SideroLink)"
@@ -203,7 +206,10 @@ mod tests {
         let cases: Vec<(&str, Facts, &str)> = vec![
             (
                 "not accepted",
-                Facts { accepted: false, ..base() },
+                Facts {
+                    accepted: false,
+                    ..base()
+                },
                 "waiting for acceptance: run `sideroctl accept uuid-1` (it will be wiped)",
             ),
             (
@@ -213,57 +219,97 @@ mod tests {
             ),
             (
                 "accepted, dirty, no BMC",
-                Facts { power_managed: false, ..base() },
+                Facts {
+                    power_managed: false,
+                    ..base()
+                },
                 "waiting for the server to network-boot into the agent for wiping (no BMC or management API: power it on or reboot it by hand)",
             ),
             (
                 "wiping within the timeout",
-                Facts { power_cycle: pc("False", "InProgress", 300), ..base() },
+                Facts {
+                    power_cycle: pc("False", "InProgress", 300),
+                    ..base()
+                },
                 "waiting for the agent to wipe the disks and report (power-cycled into the agent 5m0s ago)",
             ),
             (
                 "wiping past the timeout",
-                Facts { power_cycle: pc("False", "InProgress", 1500), ..base() },
+                Facts {
+                    power_cycle: pc("False", "InProgress", 1500),
+                    ..base()
+                },
                 "stuck at wiping: no wipe report for 25m0s (reboot timeout 20m0s); the controller power-cycles it again: check its console and network boot",
             ),
             (
                 "power failure",
-                Facts { power_cycle: pc("False", "PowerFailed", 5), ..base() },
+                Facts {
+                    power_cycle: pc("False", "PowerFailed", 5),
+                    ..base()
+                },
                 "stuck at power management: PowerFailed: msg",
             ),
             (
                 "clean and free",
-                Facts { clean: true, power_cycle: pc("True", "Done", 5), ..base() },
+                Facts {
+                    clean: true,
+                    power_cycle: pc("True", "Done", 5),
+                    ..base()
+                },
                 "waiting for a MetalMachine to allocate it (clean and free)",
             ),
             (
                 "clean and cordoned",
-                Facts { clean: true, cordoned: true, ..base() },
+                Facts {
+                    clean: true,
+                    cordoned: true,
+                    ..base()
+                },
                 "clean but cordoned: not allocated until `sideroctl uncordon uuid-1`",
             ),
             (
                 "bound, installing",
-                Facts { clean: false, in_use: true, binding: Some(("default/cp-0".into(), false)), ..base() },
+                Facts {
+                    clean: false,
+                    in_use: true,
+                    binding: Some(("default/cp-0".into(), false)),
+                    ..base()
+                },
                 "waiting for Talos to boot and install (bound to MetalMachine default/cp-0; config served at /configdata, install reported over SideroLink)",
             ),
             (
                 "bound, installed",
-                Facts { in_use: true, binding: Some(("default/cp-0".into(), true)), ..base() },
+                Facts {
+                    in_use: true,
+                    binding: Some(("default/cp-0".into(), true)),
+                    ..base()
+                },
                 "in service: Talos installed, bound to MetalMachine default/cp-0",
             ),
             (
                 "in use without binding",
-                Facts { in_use: true, clean: true, ..base() },
+                Facts {
+                    in_use: true,
+                    clean: true,
+                    ..base()
+                },
                 "stuck at marked in use without a ServerBinding: the Server controller clears it on its next reconcile",
             ),
             (
                 "deleting while bound",
-                Facts { deleting: true, binding: Some(("default/w-1".into(), true)), ..base() },
+                Facts {
+                    deleting: true,
+                    binding: Some(("default/w-1".into(), true)),
+                    ..base()
+                },
                 "waiting for its ServerBinding to be released by MetalMachine default/w-1 before deletion",
             ),
             (
                 "deleting",
-                Facts { deleting: true, ..base() },
+                Facts {
+                    deleting: true,
+                    ..base()
+                },
                 "waiting for the Server controller to power it off and remove its finalizer (deletion)",
             ),
         ];

@@ -46,8 +46,16 @@ pub struct Row {
 
 /// Column titles.
 pub const HEADERS: [&str; 10] = [
-    "NAME", "HOSTNAME", "ACCEPTED", "CORDONED", "ALLOCATED", "CLEAN", "POWER", "CLASSES",
-    "ADDRESS", "AGE",
+    "NAME",
+    "HOSTNAME",
+    "ACCEPTED",
+    "CORDONED",
+    "ALLOCATED",
+    "CLEAN",
+    "POWER",
+    "CLASSES",
+    "ADDRESS",
+    "AGE",
 ];
 
 fn yes_no(b: bool) -> String {
@@ -67,7 +75,11 @@ pub fn classes_by_server(classes: &[ServerClass]) -> BTreeMap<String, Vec<String
     for c in classes {
         let Some(status) = &c.status else { continue };
         let name = c.metadata.name.clone().unwrap_or_default();
-        for s in status.servers_available.iter().chain(&status.servers_in_use) {
+        for s in status
+            .servers_available
+            .iter()
+            .chain(&status.servers_in_use)
+        {
             out.entry(s.clone()).or_default().push(name.clone());
         }
     }
@@ -157,7 +169,11 @@ pub async fn run(cli: &Cli, args: &GetArgs) -> anyhow::Result<()> {
         .context("listing servers")?
         .items;
     if !args.names.is_empty() {
-        servers.retain(|s| args.names.iter().any(|n| Some(n) == s.metadata.name.as_ref()));
+        servers.retain(|s| {
+            args.names
+                .iter()
+                .any(|n| Some(n) == s.metadata.name.as_ref())
+        });
         if let Some(missing) = args
             .names
             .iter()
@@ -237,7 +253,18 @@ mod tests {
         let r = row(&s, &["any".into(), "workers".into()], now);
         assert_eq!(
             r.cells,
-            ["4c4c-01", "node-1", "yes", "no", "no", "yes", "off", "any,workers", "10.5.0.7", "5m3s"]
+            [
+                "4c4c-01",
+                "node-1",
+                "yes",
+                "no",
+                "no",
+                "yes",
+                "off",
+                "any,workers",
+                "10.5.0.7",
+                "5m3s"
+            ]
         );
         let pending: Server = serde_json::from_value(json!({
             "apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
@@ -245,7 +272,10 @@ mod tests {
         }))
         .unwrap();
         let r2 = row(&pending, &[], now);
-        assert_eq!(r2.cells, ["4c4c-02", "-", "no", "no", "no", "no", "-", "-", "-", "-"]);
+        assert_eq!(
+            r2.cells,
+            ["4c4c-02", "-", "no", "no", "no", "no", "-", "-", "-", "-"]
+        );
         let text = render(&HEADERS, &[r, r2]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);

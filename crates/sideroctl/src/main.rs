@@ -139,7 +139,9 @@ mod tests {
         assert!(Cli::try_parse_from(["sideroctl", "get", "nodes"]).is_err());
         assert!(Cli::try_parse_from(["sideroctl", "describe", "server", "u1"]).is_ok());
         assert!(Cli::try_parse_from(["sideroctl", "accept"]).is_err());
-        assert!(Cli::try_parse_from(["sideroctl", "doctor", "--endpoint", "10.0.0.1:8081"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["sideroctl", "doctor", "--endpoint", "10.0.0.1:8081"]).is_ok()
+        );
         assert!(Cli::try_parse_from(["sideroctl", "power", "pxe", "--mode", "efi", "s1"]).is_err());
         assert!(Cli::try_parse_from(["sideroctl", "power", "on"]).is_err());
     }

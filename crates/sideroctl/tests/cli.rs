@@ -48,8 +48,11 @@ async fn get_describe_accept_cordon() {
     let client = cp.client().await.unwrap();
     let kc = cp.kubeconfig();
     let servers: Api<Server> = Api::all(client.clone());
-    create(&servers, json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
-        "metadata": {"name": "cli-pending"}, "spec": {"accepted": false}}))
+    create(
+        &servers,
+        json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
+        "metadata": {"name": "cli-pending"}, "spec": {"accepted": false}}),
+    )
     .await;
     create(&servers, json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Server",
         "metadata": {"name": "cli-bound"},
@@ -59,23 +62,30 @@ async fn get_describe_accept_cordon() {
         .patch_status(
             "cli-bound",
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"ready": true, "inUse": true, "isClean": false,
+            &Patch::Merge(
+                json!({"status": {"ready": true, "inUse": true, "isClean": false,
                 "power": "on",
                 "addresses": [{"type": "InternalIP", "address": "10.5.0.7"}],
                 "conditions": [{"type": "PowerCycle", "status": "True", "reason": "Done",
-                    "message": "wiped", "lastTransitionTime": "2026-01-01T00:00:10Z"}]}})),
+                    "message": "wiped", "lastTransitionTime": "2026-01-01T00:00:10Z"}]}}),
+            ),
         )
         .await
         .unwrap();
     let classes: Api<ServerClass> = Api::all(client.clone());
-    create(&classes, json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "ServerClass",
-        "metadata": {"name": "workers"}, "spec": {}}))
+    create(
+        &classes,
+        json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "ServerClass",
+        "metadata": {"name": "workers"}, "spec": {}}),
+    )
     .await;
     classes
         .patch_status(
             "workers",
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"serversAvailable": [], "serversInUse": ["cli-bound"]}})),
+            &Patch::Merge(
+                json!({"status": {"serversAvailable": [], "serversInUse": ["cli-bound"]}}),
+            ),
         )
         .await
         .unwrap();
@@ -98,45 +108,118 @@ async fn get_describe_accept_cordon() {
     assert!(o.ok, "{}", o.stderr);
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", o.stdout);
-    let cols: Vec<Vec<&str>> = lines.iter().map(|l| l.split_whitespace().collect()).collect();
+    let cols: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(
         cols[0],
-        ["NAME", "HOSTNAME", "ACCEPTED", "CORDONED", "ALLOCATED", "CLEAN", "POWER", "CLASSES", "ADDRESS", "AGE"]
+        [
+            "NAME",
+            "HOSTNAME",
+            "ACCEPTED",
+            "CORDONED",
+            "ALLOCATED",
+            "CLEAN",
+            "POWER",
+            "CLASSES",
+            "ADDRESS",
+            "AGE"
+        ]
     );
-    assert_eq!(cols[1][..9], ["cli-bound", "node-7", "yes", "no", "yes", "no", "on", "workers", "10.5.0.7"]);
-    assert_eq!(cols[2][..9], ["cli-pending", "-", "no", "no", "no", "no", "-", "-", "-"]);
+    assert_eq!(
+        cols[1][..9],
+        [
+            "cli-bound",
+            "node-7",
+            "yes",
+            "no",
+            "yes",
+            "no",
+            "on",
+            "workers",
+            "10.5.0.7"
+        ]
+    );
+    assert_eq!(
+        cols[2][..9],
+        ["cli-pending", "-", "no", "no", "no", "no", "-", "-", "-"]
+    );
     let o = sideroctl(kc, &["get", "servers", "cli-pending", "-o", "wide"]);
-    assert!(o.ok && o.stdout.lines().count() == 2 && o.stdout.contains("BMC"), "{}", o.stdout);
+    assert!(
+        o.ok && o.stdout.lines().count() == 2 && o.stdout.contains("BMC"),
+        "{}",
+        o.stdout
+    );
     let o = sideroctl(kc, &["get", "servers", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
     assert_eq!(v["items"][0]["metadata"]["name"], "cli-bound");
     let o = sideroctl(kc, &["get", "servers", "-o", "yaml"]);
-    assert!(o.ok && o.stdout.contains("kind: List") && o.stdout.contains("name: cli-pending"), "{}", o.stdout);
+    assert!(
+        o.ok && o.stdout.contains("kind: List") && o.stdout.contains("name: cli-pending"),
+        "{}",
+        o.stdout
+    );
 
     // describe: facts, state line and the timeline in time order.
     let o = sideroctl(kc, &["describe", "server", "cli-pending"]);
     assert!(o.ok, "{}", o.stderr);
     assert!(
-        o.stdout.contains("State:       waiting for acceptance: run `sideroctl accept cli-pending`"),
+        o.stdout
+            .contains("State:       waiting for acceptance: run `sideroctl accept cli-pending`"),
         "{}",
         o.stdout
     );
     let o = sideroctl(kc, &["describe", "server", "cli-bound"]);
     assert!(o.ok, "{}", o.stderr);
-    assert!(o.stdout.contains("Binding:     MetalMachine default/cp-0"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("Binding:     MetalMachine default/cp-0"),
+        "{}",
+        o.stdout
+    );
     assert!(o.stdout.contains("Classes:     workers"), "{}", o.stdout);
-    assert!(o.stdout.contains("State:       waiting for Talos to boot and install"), "{}", o.stdout);
-    let timeline: Vec<&str> = o.stdout.split("Timeline:\n").nth(1).unwrap().lines().collect();
-    let power_on = timeline.iter().position(|l| l.contains("event Normal PowerOn: Server powered on. (x2)"));
-    let wiped = timeline.iter().position(|l| l.contains("condition PowerCycle=True Done: wiped"));
-    let bound = timeline.iter().position(|l| l.contains("ServerBinding  allocated to MetalMachine default/cp-0"));
-    assert!(power_on.is_some() && wiped.is_some() && bound.is_some(), "{}", o.stdout);
-    assert!(power_on < wiped && wiped < bound, "not in time order:\n{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("State:       waiting for Talos to boot and install"),
+        "{}",
+        o.stdout
+    );
+    let timeline: Vec<&str> = o
+        .stdout
+        .split("Timeline:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .collect();
+    let power_on = timeline
+        .iter()
+        .position(|l| l.contains("event Normal PowerOn: Server powered on. (x2)"));
+    let wiped = timeline
+        .iter()
+        .position(|l| l.contains("condition PowerCycle=True Done: wiped"));
+    let bound = timeline
+        .iter()
+        .position(|l| l.contains("ServerBinding  allocated to MetalMachine default/cp-0"));
+    assert!(
+        power_on.is_some() && wiped.is_some() && bound.is_some(),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        power_on < wiped && wiped < bound,
+        "not in time order:\n{}",
+        o.stdout
+    );
 
     // accept / cordon / uncordon.
     let o = sideroctl(kc, &["accept", "cli-pending"]);
-    assert!(o.ok && o.stdout.contains("accepted"), "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.ok && o.stdout.contains("accepted"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
     assert!(servers.get("cli-pending").await.unwrap().spec.accepted);
     let o = sideroctl(kc, &["cordon", "cli-pending", "cli-bound"]);
     assert!(o.ok, "{}", o.stderr);
@@ -146,7 +229,11 @@ async fn get_describe_accept_cordon() {
     assert!(!servers.get("cli-bound").await.unwrap().spec.is_cordoned());
     assert!(servers.get("cli-pending").await.unwrap().spec.is_cordoned());
     let o = sideroctl(kc, &["accept", "no-such-server"]);
-    assert!(!o.ok && o.stderr.contains("\"no-such-server\" not found"), "{}", o.stderr);
+    assert!(
+        !o.ok && o.stderr.contains("\"no-such-server\" not found"),
+        "{}",
+        o.stderr
+    );
     let o = sideroctl(kc, &["describe", "server", "no-such-server"]);
     assert!(!o.ok && o.stderr.contains("not found"), "{}", o.stderr);
 }
@@ -177,7 +264,11 @@ async fn boot_endpoints(client: kube::Client, dir: &std::path::Path) -> (u16, u1
         env: dir.join("env"),
         tftp: tftp_dir.clone(),
     };
-    tokio::spawn(serve(listener, router(state, &dirs), std::future::pending()));
+    tokio::spawn(serve(
+        listener,
+        router(state, &dirs),
+        std::future::pending(),
+    ));
     let tftp = sidero_tftp::TftpServer::bind(
         sidero_tftp::ServerConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
@@ -199,12 +290,19 @@ async fn doctor_checks_the_boot_path() {
     let kc = cp.kubeconfig();
     let dir = tempfile::tempdir().unwrap();
     let (http, tftp) = boot_endpoints(client.clone(), dir.path()).await;
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "sidero-system"}})).unwrap();
-    let _ = Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await;
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "sidero-system"}})).unwrap();
+    let _ = Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await;
 
     // No Deployment: the error says what to do.
     let o = sideroctl(kc, &["doctor"]);
-    assert!(!o.ok && o.stderr.contains("pass --endpoint"), "{}", o.stderr);
+    assert!(
+        !o.ok && o.stderr.contains("pass --endpoint"),
+        "{}",
+        o.stderr
+    );
 
     // The Deployment as rendered from the release, with the endpoint set.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "sidero-system");
@@ -222,20 +320,52 @@ async fn doctor_checks_the_boot_path() {
     assert!(o.ok, "{}{}", o.stdout, o.stderr);
     let pass: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("PASS")).collect();
     assert_eq!(pass.len(), 6, "{}", o.stdout);
-    for what in ["advertised address", "/boot.ipxe", "/ipxe", "TFTP undionly.kpxe", "TFTP ipxe.efi"] {
-        assert!(o.stdout.contains(&format!("PASS  {what}: ")), "{what}:\n{}", o.stdout);
+    for what in [
+        "advertised address",
+        "/boot.ipxe",
+        "/ipxe",
+        "TFTP undionly.kpxe",
+        "TFTP ipxe.efi",
+    ] {
+        assert!(
+            o.stdout.contains(&format!("PASS  {what}: ")),
+            "{what}:\n{}",
+            o.stdout
+        );
     }
-    assert!(o.stdout.contains("chains to http://127.0.0.1:"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("chains to http://127.0.0.1:"),
+        "{}",
+        o.stdout
+    );
 
     // Nothing listening: every reachable check fails, exit status 1.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let endpoint = format!("--endpoint=127.0.0.1:{closed}");
     let o = sideroctl(kc, &["doctor", &endpoint, "--tftp-port=9", "--timeout=1s"]);
     assert!(!o.ok, "{}", o.stdout);
-    assert!(o.stdout.contains(&format!("FAIL  HTTP port {closed}")), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("FAIL  HTTP port {closed}")),
+        "{}",
+        o.stdout
+    );
     assert!(o.stdout.contains("FAIL  /boot.ipxe"), "{}", o.stdout);
-    assert!(o.stdout.contains("FAIL  TFTP undionly.kpxe"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("FAIL  TFTP undionly.kpxe"),
+        "{}",
+        o.stdout
+    );
     assert!(o.stderr.contains("check(s) failed"), "{}", o.stderr);
     let o = sideroctl(kc, &["doctor", "--endpoint=0.0.0.0:1"]);
-    assert!(!o.ok && o.stdout.contains("FAIL  advertised address: 0.0.0.0 is not an address"), "{}", o.stdout);
+    assert!(
+        !o.ok
+            && o.stdout
+                .contains("FAIL  advertised address: 0.0.0.0 is not an address"),
+        "{}",
+        o.stdout
+    );
 }

@@ -57,12 +57,14 @@ pub struct Image {
 }
 
 fn json(path: &Path) -> Result<serde_json::Value, Error> {
-    let text = std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let text =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     serde_json::from_slice(&text).map_err(|e| Error::Process(format!("{}: {e}", path.display())))
 }
 
 fn blob(root: &Path, digest: &str) -> PathBuf {
-    root.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+    root.join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
 }
 
 /// Unpacks `archive` (an `oci-archive`) and reads its first manifest.
@@ -92,8 +94,14 @@ pub fn inspect(archive: &Path) -> Result<Image, Error> {
             .collect(),
         ..Image::default()
     };
-    let manifest = json(&blob(&root, manifest_ref["digest"].as_str().unwrap_or_default()))?;
-    let config = json(&blob(&root, manifest["config"]["digest"].as_str().unwrap_or_default()))?;
+    let manifest = json(&blob(
+        &root,
+        manifest_ref["digest"].as_str().unwrap_or_default(),
+    ))?;
+    let config = json(&blob(
+        &root,
+        manifest["config"]["digest"].as_str().unwrap_or_default(),
+    ))?;
     let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .into_iter()
@@ -103,7 +111,10 @@ pub fn inspect(archive: &Path) -> Result<Image, Error> {
     };
     image.entrypoint = strings(&config["config"]["Entrypoint"]);
     image.env = strings(&config["config"]["Env"]);
-    image.user = config["config"]["User"].as_str().unwrap_or_default().to_owned();
+    image.user = config["config"]["User"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     for layer in manifest["layers"].as_array().into_iter().flatten() {
         let path = blob(&root, layer["digest"].as_str().unwrap_or_default());
         let o = Command::new("tar")
@@ -117,9 +128,12 @@ pub fn inspect(archive: &Path) -> Result<Image, Error> {
             if cols.len() >= 6 && cols[0].starts_with('-') {
                 let size = cols[2].parse().unwrap_or(0);
                 let name = cols[5..].join(" ");
-                image
-                    .files
-                    .push((name.trim_start_matches("./").trim_start_matches('/').to_owned(), size));
+                image.files.push((
+                    name.trim_start_matches("./")
+                        .trim_start_matches('/')
+                        .to_owned(),
+                    size,
+                ));
             }
         }
     }

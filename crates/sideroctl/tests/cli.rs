@@ -106,6 +106,7 @@ async fn get_describe_accept_cordon() {
     // get: a header and one aligned line per server.
     let o = sideroctl(kc, &["get", "servers"]);
     assert!(o.ok, "{}", o.stderr);
+    println!("$ sideroctl get servers\n{}", o.stdout);
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", o.stdout);
     let cols: Vec<Vec<&str>> = lines
@@ -173,6 +174,7 @@ async fn get_describe_accept_cordon() {
     );
     let o = sideroctl(kc, &["describe", "server", "cli-bound"]);
     assert!(o.ok, "{}", o.stderr);
+    println!("$ sideroctl describe server cli-bound\n{}", o.stdout);
     assert!(
         o.stdout.contains("Binding:     MetalMachine default/cp-0"),
         "{}",
@@ -318,6 +320,7 @@ async fn doctor_checks_the_boot_path() {
     let tftp_flag = format!("--tftp-port={tftp}");
     let o = sideroctl(kc, &["doctor", &tftp_flag]);
     assert!(o.ok, "{}{}", o.stdout, o.stderr);
+    println!("$ sideroctl doctor {tftp_flag}\n{}", o.stdout);
     let pass: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("PASS")).collect();
     assert_eq!(pass.len(), 6, "{}", o.stdout);
     for what in [
@@ -348,6 +351,10 @@ async fn doctor_checks_the_boot_path() {
     let endpoint = format!("--endpoint=127.0.0.1:{closed}");
     let o = sideroctl(kc, &["doctor", &endpoint, "--tftp-port=9", "--timeout=1s"]);
     assert!(!o.ok, "{}", o.stdout);
+    println!(
+        "$ sideroctl doctor {endpoint} --tftp-port=9\n{}{}",
+        o.stdout, o.stderr
+    );
     assert!(
         o.stdout.contains(&format!("FAIL  HTTP port {closed}")),
         "{}",

@@ -5,4 +5,5 @@
 
 pub mod capi;
 pub mod controllers;
+pub mod metrics;
 pub mod workload;

@@ -63,9 +63,16 @@ pub struct Flags {
     /// Default boot-from-disk method: ipxe-exit, http-404 or ipxe-sanboot.
     #[arg(long, default_value = "ipxe-exit")]
     pub boot_from_disk_method: String,
-    /// Leader election.
-    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    /// Leader election: only the replica holding the Lease runs the controllers; every replica
+    /// serves the boot endpoints (HTTP, gRPC, TFTP, DHCP).
+    #[arg(long, visible_alias = "leader-elect", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub enable_leader_election: bool,
+    /// Lease timing and location.
+    #[command(flatten)]
+    pub leader: LeaderFlags,
+    /// Log format: `json` (one object per line) or `text`.
+    #[arg(long, visible_alias = "log-format", default_value = "json")]
+    pub logging_format: sidero_diagnostics::logging::LogFormat,
     /// New servers are created accepted (they will be wiped!).
     #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub auto_accept_servers: bool,
@@ -179,6 +186,49 @@ pub struct Flags {
     pub kubeconfig: Option<String>,
 }
 
+/// Leader-election settings shared by both managers (CAPI's flag names for the timing).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LeaderFlags {
+    /// Namespace of the Lease; empty means the pod's namespace, else `sidero-system`.
+    #[arg(long, default_value = "")]
+    pub leader_election_namespace: String,
+    /// Name of the Lease (upstream's election ID).
+    #[arg(
+        long,
+        default_value = "controller-leader-election-sidero-controller-manager"
+    )]
+    pub leader_election_id: String,
+    /// How long followers wait on an unrenewed Lease before taking over.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub leader_elect_lease_duration: Duration,
+    /// How long the leader keeps leading without a successful renewal.
+    #[arg(long, default_value = "7s", value_parser = duration)]
+    pub leader_elect_renew_deadline: Duration,
+    /// Time between renewals and tries.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub leader_elect_retry_period: Duration,
+}
+
+impl LeaderFlags {
+    /// The Lease namespace after the defaults.
+    pub fn namespace(&self) -> String {
+        if self.leader_election_namespace.is_empty() {
+            sidero_leader::default_namespace()
+        } else {
+            self.leader_election_namespace.clone()
+        }
+    }
+
+    /// The Lease timing.
+    pub fn timing(&self) -> sidero_leader::Timing {
+        sidero_leader::Timing {
+            lease_duration: self.leader_elect_lease_duration,
+            renew_deadline: self.leader_elect_renew_deadline,
+            retry_period: self.leader_elect_retry_period,
+        }
+    }
+}
+
 /// Why the flags cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -253,6 +303,18 @@ mod tests {
         assert_eq!(f.boot_from_disk_method, "ipxe-exit");
         assert_eq!(f.ipmi_pxe_method, "uefi");
         assert_eq!(f.power.test_power_simulated_silent_failure_prob, 0.0);
+        assert_eq!(
+            f.leader.leader_election_id,
+            "controller-leader-election-sidero-controller-manager"
+        );
+        assert_eq!(f.health_addr, ":9440");
+        assert!(f.leader.timing().renew_deadline < f.leader.timing().lease_duration);
+        let f = parse(&["--leader-elect=false", "--log-format=text"]);
+        assert!(!f.enable_leader_election);
+        assert_eq!(
+            f.logging_format,
+            sidero_diagnostics::logging::LogFormat::Text
+        );
     }
 
     #[test]

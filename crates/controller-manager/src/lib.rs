@@ -6,5 +6,6 @@ pub mod controllers;
 pub mod http;
 pub mod identity;
 pub mod ipxe;
+pub mod metrics;
 pub mod power_flags;
 pub mod siderolink;

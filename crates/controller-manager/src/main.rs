@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use prometheus_client::registry::Registry;
 use sidero_controller_manager::config::{self, Flags};
 use sidero_controller_manager::http::{self, BootState, ConfigRelease, Dirs};
 use sidero_controller_manager::identity;
+use sidero_controller_manager::metrics::{self, Metrics};
 use sidero_controller_manager::siderolink;
 use sidero_netboot::args::Endpoints;
 use sidero_netboot::boot::BootConfig;
@@ -85,6 +87,26 @@ fn tunnel_listen(flag: &str, server: Ipv6Addr, port: u16) -> anyhow::Result<Sock
     config::listen_addr(flag).map_err(anyhow::Error::msg)
 }
 
+/// Retries `bind` while the address is not yet usable: the tunnel's IPv6 address stays
+/// tentative (duplicate address detection) for a moment after the device comes up, and binding
+/// it fails with `EADDRNOTAVAIL` meanwhile. At most 5 s.
+async fn until_address_usable<T, F, Fut>(mut bind: F) -> std::io::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match bind().await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs the SideroLink endpoint (WireGuard device, kernel-log receiver, events sink) and the
 /// ServerBinding watch that drives them. Lines of `serverlogs` and `serverevents` go to
 /// stdout, one JSON object per line.
@@ -92,6 +114,7 @@ async fn start_siderolink(
     client: &kube::Client,
     id: &identity::Identity,
     flags: &Flags,
+    metrics: &'static Metrics,
 ) -> anyhow::Result<()> {
     use sidero_siderolink::{annotation, event_sink, events, log_receiver, wireguard};
     let server = sidero_siderolink::server_address(&id.installation_id);
@@ -117,12 +140,15 @@ async fn start_siderolink(
     ));
     let book = Arc::new(log_receiver::LogBook::new(flags.server_log_lines));
     let (log_tx, mut log_rx) = tokio::sync::mpsc::channel::<log_receiver::LogLine>(4096);
-    let logs = log_receiver::LogReceiver::bind(
-        tunnel_listen(&flags.log_receiver_addr, server, log_receiver::DEFAULT_PORT)?,
-        cache.clone(),
-        log_tx,
-        log_receiver::Config::default(),
-    )
+    let logs_addr = tunnel_listen(&flags.log_receiver_addr, server, log_receiver::DEFAULT_PORT)?;
+    let logs = until_address_usable(|| {
+        log_receiver::LogReceiver::bind(
+            logs_addr,
+            cache.clone(),
+            log_tx.clone(),
+            log_receiver::Config::default(),
+        )
+    })
     .await
     .context("binding the kernel-log receiver")?;
     tracing::info!(addr = ?logs.local_addr().ok(), "serving kernel logs (serverlogs)");
@@ -130,6 +156,15 @@ async fn start_siderolink(
     tokio::spawn(async move {
         use std::io::Write;
         while let Some(l) = log_rx.recv().await {
+            let matched = if l.server_uuid.is_some() {
+                "true"
+            } else {
+                "false"
+            };
+            metrics
+                .log_lines
+                .get_or_create(&metrics::MatchedLabel { matched })
+                .inc();
             if let Some(server) = &l.server_uuid {
                 book.push(server, &l.line);
             }
@@ -146,7 +181,7 @@ async fn start_siderolink(
         ev_tx,
     );
     let events_addr = tunnel_listen(&flags.events_sink_addr, server, event_sink::DEFAULT_PORT)?;
-    let listener = tokio::net::TcpListener::bind(events_addr)
+    let listener = until_address_usable(|| tokio::net::TcpListener::bind(events_addr))
         .await
         .with_context(|| format!("binding the events sink on {events_addr}"))?;
     tracing::info!(addr = %events_addr, "serving Talos events (serverevents)");
@@ -158,22 +193,159 @@ async fn start_siderolink(
     tokio::spawn(async move {
         use std::io::Write;
         while let Some(l) = ev_rx.recv().await {
+            let matched = if l.server_uuid.is_some() {
+                "true"
+            } else {
+                "false"
+            };
+            metrics
+                .events
+                .get_or_create(&metrics::MatchedLabel { matched })
+                .inc();
             let _ = writeln!(std::io::stdout().lock(), "{}", l.line);
         }
     });
     Ok(())
 }
 
+/// The controllers and the start-up objects they need (upstream runs both only on the leader).
+struct ControllerSet {
+    client: kube::Client,
+    talos_release: String,
+    talos_assets_base: String,
+    env_dir: String,
+    server: sidero_server::Config,
+    select: sidero_power::SelectOptions,
+}
+
+impl ControllerSet {
+    async fn start(self) -> anyhow::Result<()> {
+        use sidero_controller_manager::controllers::{environment, server, serverclass};
+        serverclass::ensure_any(&self.client)
+            .await
+            .context("creating ServerClass any")?;
+        tokio::spawn(serverclass::run(self.client.clone()));
+        environment::ensure_default(&self.client, &self.talos_release, &self.talos_assets_base)
+            .await
+            .context("creating Environment default")?;
+        let cfg = environment::Config {
+            env_dir: self.env_dir.clone().into(),
+            talos_release: self.talos_release.clone(),
+            talos_assets_base: self.talos_assets_base.clone(),
+            ..Default::default()
+        };
+        let env_client = self.client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = environment::run(env_client, cfg).await {
+                tracing::error!(error = %e, "environment controller stopped");
+            }
+        });
+        tokio::spawn(server::run(self.client, self.server, self.select));
+        Ok(())
+    }
+}
+
+/// The renewal task of a leading replica, awaited on shutdown so the Lease is released.
+type Renewal = Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>;
+
+/// Waits for leadership (when enabled), then starts the controllers. Losing the Lease ends
+/// the process, as controller-runtime does: a replica that may have missed a takeover must
+/// not keep writing.
+async fn lead(
+    client: kube::Client,
+    flags: Flags,
+    set: ControllerSet,
+    metrics: &'static Metrics,
+    renewal: Renewal,
+) -> anyhow::Result<()> {
+    if flags.enable_leader_election {
+        let mut elector = sidero_leader::Elector::new(
+            client,
+            &flags.leader.namespace(),
+            &flags.leader.leader_election_id,
+            &sidero_leader::default_identity(),
+            flags.leader.timing(),
+        )?;
+        elector.acquire().await;
+        *renewal.lock().await = Some(tokio::spawn(async move {
+            match elector.keep(sidero_diagnostics::shutdown_signal()).await {
+                sidero_leader::Lost::Released => {}
+                lost => {
+                    tracing::error!(?lost, "leader election lost");
+                    std::process::exit(1);
+                }
+            }
+        }));
+    }
+    metrics.leader.set(1);
+    tracing::info!("starting the controllers");
+    set.start().await
+}
+
+/// `GET http://127.0.0.1:<http-port>/boot.ipxe` must answer 200 within 10 s: upstream's
+/// `ipxe` readiness and `webhook` liveness checks.
+fn boot_script_check(url: String) -> sidero_diagnostics::probes::Check {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    Arc::new(move || {
+        let (http, url) = (http.clone(), url.clone());
+        futures::FutureExt::boxed(async move {
+            let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("GET {url}: {}", resp.status()))
+            }
+        })
+    })
+}
+
+/// Serves `/healthz`, `/readyz` and `/metrics`.
+async fn serve_diagnostics(
+    flags: &Flags,
+    registry: Registry,
+    client: &kube::Client,
+) -> anyhow::Result<()> {
+    let host = match flags.http_bind.as_str() {
+        "0.0.0.0" | "" | "::" => "127.0.0.1",
+        h => h,
+    };
+    let check = boot_script_check(format!("http://{host}:{}/boot.ipxe", flags.http_port));
+    let checks = sidero_diagnostics::probes::Checks::default()
+        .healthz("webhook", check.clone())
+        .readyz("ipxe", check);
+    sidero_diagnostics::serve(
+        "health probes",
+        &flags.health_addr,
+        sidero_diagnostics::probes::router(checks),
+    )
+    .await
+    .context("--health-addr")?;
+    let metrics = sidero_diagnostics::metrics::router(Arc::new(registry));
+    if flags.insecure_diagnostics {
+        sidero_diagnostics::serve("metrics", &flags.diagnostics_address, metrics)
+            .await
+            .context("--diagnostics-address")?;
+    } else {
+        sidero_diagnostics::serve_secure(
+            "metrics",
+            &flags.diagnostics_address,
+            metrics,
+            client.clone(),
+        )
+        .await
+        .context("--diagnostics-address")?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let flags = Flags::parse();
+    sidero_diagnostics::logging::init(flags.logging_format);
     let api_host = flags
         .resolved_api_endpoint(std::env::var("API_ENDPOINT").ok().as_deref())
         .context("resolving the API endpoint")?;
@@ -188,6 +360,11 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("starting the webhook server")?;
+    let mut registry = Registry::default();
+    let metrics =
+        metrics::install(Metrics::register(&mut registry)).context("installing the metrics")?;
+    serve_diagnostics(&flags, registry, &client).await?;
+    tokio::spawn(metrics::watch_servers(client.clone(), metrics));
     let id = identity::load_or_create(&client)
         .await
         .context("loading the SideroLink identity")?;
@@ -200,12 +377,6 @@ async fn main() -> anyhow::Result<()> {
         extra_agent_args: Cmdline::parse(&flags.extra_agent_kernel_args()),
         boot_from_disk_method: flags.boot_from_disk_method.clone(),
     };
-    sidero_controller_manager::controllers::serverclass::ensure_any(&client)
-        .await
-        .context("creating ServerClass any")?;
-    tokio::spawn(sidero_controller_manager::controllers::serverclass::run(
-        client.clone(),
-    ));
     let script = boot_script(&api_host, flags.api_port);
     let sources =
         sidero_controller_manager::ipxe::Sources::new(&flags.ipxe_dir, &flags.ipxe_arm64_dir);
@@ -228,7 +399,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", flags.tftp_dir))?;
     let tftp = sidero_tftp::TftpServer::bind(tftp_config.clone(), source.clone())
         .await
-        .context("starting TFTP")?;
+        .context("starting TFTP")?
+        .with_observer(|e: &sidero_tftp::TransferEvent<'_>| metrics.tftp(e));
     let bound = tftp.local_addr().unwrap_or(bind);
     tracing::info!(addr = %bound, "serving TFTP");
     tokio::spawn(tftp.serve());
@@ -263,42 +435,37 @@ async fn main() -> anyhow::Result<()> {
             .context("starting proxy DHCP")?;
         tokio::spawn(proxy.serve(std::future::pending()));
     }
-    {
-        use sidero_controller_manager::controllers::environment;
-        environment::ensure_default(&client, &flags.talos_release, &flags.talos_assets_base)
-            .await
-            .context("creating Environment default")?;
-        let cfg = environment::Config {
-            env_dir: flags.env_dir.clone().into(),
-            talos_release: flags.talos_release.clone(),
-            talos_assets_base: flags.talos_assets_base.clone(),
-            ..Default::default()
-        };
-        let env_client = client.clone();
-        tokio::spawn(async move {
-            if let Err(e) = environment::run(env_client, cfg).await {
-                tracing::error!(error = %e, "environment controller stopped");
-            }
-        });
-    }
-    {
-        let select = flags
-            .power
-            .select_options()
-            .map_err(|e| anyhow::anyhow!("power flags: {e}"))?;
-        tracing::info!(power = ?flags.power, "power management settings");
-        let config = sidero_server::Config {
+    let select = flags
+        .power
+        .select_options()
+        .map_err(|e| anyhow::anyhow!("power flags: {e}"))?;
+    tracing::info!(power = ?flags.power, "power management settings");
+    let set = ControllerSet {
+        client: client.clone(),
+        talos_release: flags.talos_release.clone(),
+        talos_assets_base: flags.talos_assets_base.clone(),
+        env_dir: flags.env_dir.clone(),
+        server: sidero_server::Config {
             default_pxe_mode: flags
                 .ipmi_pxe_method
                 .parse()
                 .map_err(|e| anyhow::anyhow!("ipmi-pxe-method is invalid: {e}"))?,
             reboot_timeout: flags.server_reboot_timeout,
-        };
-        tokio::spawn(sidero_controller_manager::controllers::server::run(
-            client.clone(),
-            config,
-            select,
-        ));
+        },
+        select,
+    };
+    let renewal = Renewal::default();
+    if flags.enable_leader_election {
+        let (client, flags, renewal) = (client.clone(), flags.clone(), renewal.clone());
+        tokio::spawn(async move {
+            if let Err(e) = lead(client, flags, set, metrics, renewal).await {
+                tracing::error!(error = %format!("{e:#}"), "controllers failed to start");
+                std::process::exit(1);
+            }
+        });
+    } else {
+        // A single replica: the start-up objects exist before the boot endpoints answer.
+        lead(client.clone(), flags.clone(), set, metrics, renewal.clone()).await?;
     }
     let wg_endpoint = resolve_endpoint(
         &flags.wireguard_endpoint_host(&api_host),
@@ -315,7 +482,7 @@ async fn main() -> anyhow::Result<()> {
         siderolink::provision::ProvisionApi::new(client.clone(), server_side).into_server(),
     );
     if flags.siderolink {
-        start_siderolink(&client, &id, &flags).await?;
+        start_siderolink(&client, &id, &flags, metrics).await?;
     }
     let release = (!flags.insecure_configdata).then(|| ConfigRelease {
         key: sidero_netboot::token::derive_key(id.private_key.as_bytes()),
@@ -338,12 +505,14 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(%bind, api_endpoint = %api_host, api_port = flags.api_port, "serving HTTP and gRPC");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let app = http::combined(http::router(state, &dirs), agent_routes);
-    http::serve(listener, app, shutdown)
+    http::serve(listener, app, sidero_diagnostics::shutdown_signal())
         .await
         .context("HTTP server")?;
+    // Step down cleanly: the renewal task saw the same signal and releases the Lease.
+    let task = renewal.lock().await.take();
+    if let Some(task) = task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     Ok(())
 }

@@ -56,6 +56,8 @@ async fn manager_serves_boot_script_and_ipxe_binaries() {
         .args([
             "--disable-dhcp-proxy",
             "--enable-leader-election=false",
+            "--health-addr=127.0.0.1:0",
+            "--diagnostics-address=127.0.0.1:0",
             "--ipxe-dir",
             "/usr/lib/ipxe",
         ])

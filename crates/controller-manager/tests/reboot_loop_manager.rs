@@ -51,6 +51,8 @@ async fn the_manager_retries_silently_lost_commands_after_its_reboot_timeout() {
         .args([
             "--disable-dhcp-proxy",
             "--enable-leader-election=false",
+            "--health-addr=127.0.0.1:0",
+            "--diagnostics-address=127.0.0.1:0",
             "--ipxe-dir=/usr/lib/ipxe",
             "--talos-assets-base=http://127.0.0.1:9/talos",
             "--test-power-simulated-silent-failure-prob=0.5",

@@ -118,6 +118,8 @@ async fn manager_runs_siderolink_for_a_talos_node() {
             "--tftp-addr=127.0.0.1:16969",
             "--disable-dhcp-proxy",
             "--enable-leader-election=false",
+            "--health-addr=127.0.0.1:0",
+            "--diagnostics-address=127.0.0.1:0",
             "--ipxe-dir=/usr/lib/ipxe",
             "--talos-assets-base=http://127.0.0.1:9/unused",
             "--siderolink",

@@ -27,6 +27,19 @@ fn events() -> Vec<Value> {
     ]
 }
 
+/// The secure diagnostics server (`/metrics` without `--insecure-diagnostics`) asks the API
+/// server who a caller is and whether it may `get` the path.
+fn diagnostics() -> Vec<Value> {
+    vec![
+        rule("authentication.k8s.io", &["tokenreviews"], &["create"]),
+        rule(
+            "authorization.k8s.io",
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
+    ]
+}
+
 /// sidero-controller-manager: the metal kinds (controllers, Agent API), BMC and SideroLink
 /// Secrets, bootstrap data for `/configdata`, ServerBindings for SideroLink, Machines for
 /// `/configdata`. `servers/finalizers` lets it set `blockOwnerDeletion` on BMC Secrets.
@@ -58,6 +71,7 @@ pub fn sidero_rules() -> Vec<Value> {
         rule("", &["secrets"], &["get", "create", "update", "patch"]),
     ];
     r.extend(events());
+    r.extend(diagnostics());
     r
 }
 
@@ -90,6 +104,7 @@ pub fn caps_rules() -> Vec<Value> {
         rule("", &["secrets"], READ),
     ];
     r.extend(events());
+    r.extend(diagnostics());
     r
 }
 

@@ -1,15 +1,24 @@
 //! `sideroctl`: operator commands for Sidero Metal servers.
 //!
 //! ```text
+//! sideroctl [--kubeconfig FILE] get servers [NAME…] [-o table|wide|json|yaml]
+//! sideroctl [--kubeconfig FILE] describe server <uuid>
+//! sideroctl [--kubeconfig FILE] accept|cordon|uncordon <server>…
 //! sideroctl [--kubeconfig FILE] power status|on|off|cycle <server>
 //! sideroctl [--kubeconfig FILE] power pxe [--mode uefi|bios] <server>
+//! sideroctl [--kubeconfig FILE] doctor [--endpoint HOST[:PORT]] [--tftp-port 69]
 //! ```
 //!
-//! Subcommands are grouped by concern (`power` today; `get`, `describe` and `logs` fit beside
-//! it as further [`Command`] variants). Exit status 0 on success, 1 on any error; errors name
-//! the server, the BMC and the failing step, never a credential.
+//! Subcommands are grouped by concern, one module each. Exit status 0 on success, 1 on any
+//! error (for `doctor`: any failed check); errors name the server, the BMC and the failing
+//! step, never a credential.
 
 mod cluster;
+mod describe;
+mod doctor;
+mod edit;
+mod explain;
+mod get;
 mod power;
 
 use std::time::Duration;
@@ -36,8 +45,32 @@ struct Cli {
 /// Top-level commands.
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// List servers: state, classes, power, address, age.
+    Get(get::GetArgs),
+    /// One server's facts, what it waits for, and its timeline.
+    Describe(describe::DescribeArgs),
+    /// Accept servers (they will be wiped, then can be allocated).
+    Accept {
+        /// Server names (UUIDs).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Cordon servers: no new allocations.
+    Cordon {
+        /// Server names (UUIDs).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Uncordon servers.
+    Uncordon {
+        /// Server names (UUIDs).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
     /// Power management through the server's BMC (IPMI or Redfish) or management API.
     Power(power::PowerArgs),
+    /// Check the boot path from here: advertised address, /boot.ipxe, /ipxe, TFTP.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Options for reaching BMCs, as the controller's flags of the same names.
@@ -54,7 +87,7 @@ struct BmcOptions {
     redfish_insecure_skip_verify: bool,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
@@ -62,7 +95,13 @@ fn duration(s: &str) -> Result<Duration, String> {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Get(args) => get::run(&cli, args).await,
+        Command::Describe(args) => describe::run(&cli, args).await,
+        Command::Accept { servers } => edit::run(&cli, edit::Change::Accept, servers).await,
+        Command::Cordon { servers } => edit::run(&cli, edit::Change::Cordon, servers).await,
+        Command::Uncordon { servers } => edit::run(&cli, edit::Change::Uncordon, servers).await,
         Command::Power(args) => power::run(&cli, args).await,
+        Command::Doctor(args) => doctor::run(&cli, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -94,8 +133,15 @@ mod tests {
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
             assert_eq!(cli.bmc.ipmi_timeout, std::time::Duration::from_secs(1));
-            let Command::Power(_) = cli.command;
+            assert!(matches!(cli.command, Command::Power(_)));
         }
+        assert!(Cli::try_parse_from(["sideroctl", "get", "servers", "-o", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["sideroctl", "get", "nodes"]).is_err());
+        assert!(Cli::try_parse_from(["sideroctl", "describe", "server", "u1"]).is_ok());
+        assert!(Cli::try_parse_from(["sideroctl", "accept"]).is_err());
+        assert!(
+            Cli::try_parse_from(["sideroctl", "doctor", "--endpoint", "10.0.0.1:8081"]).is_ok()
+        );
         assert!(Cli::try_parse_from(["sideroctl", "power", "pxe", "--mode", "efi", "s1"]).is_err());
         assert!(Cli::try_parse_from(["sideroctl", "power", "on"]).is_err());
     }

@@ -16,6 +16,7 @@ pub mod controlplane;
 pub mod crds;
 pub mod ipmi_sim;
 pub mod netns;
+pub mod oci;
 pub mod peers;
 pub mod process;
 pub mod sushy;

@@ -22,7 +22,7 @@ pub async fn run(client: Client) {
     )
     .shutdown_on_signal()
     .run(
-        reconcile,
+        |o, c| crate::metrics::timed("metalcluster", reconcile(o, c)),
         |_, e, _| {
             tracing::warn!(error = %e, "metalcluster reconcile failed");
             Requeue::requeue(requeue())

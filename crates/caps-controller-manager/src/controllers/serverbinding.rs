@@ -28,7 +28,7 @@ pub async fn run(client: Client) {
     )
     .shutdown_on_signal()
     .run(
-        reconcile,
+        |o, c| crate::metrics::timed("serverbinding", reconcile(o, c)),
         |_, e, _| {
             tracing::warn!(error = %e, "serverbinding reconcile failed");
             Requeue::requeue(requeue())

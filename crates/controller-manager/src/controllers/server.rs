@@ -57,7 +57,11 @@ pub async fn run(client: Client, config: Config, select: SelectOptions) {
         |b: ServerBinding| Some(ObjectRef::<Server>::new(&b.name_any())),
     )
     .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
+    .run(
+        |s, ctx| crate::metrics::timed("server", reconcile(s, ctx)),
+        error_policy,
+        ctx,
+    )
     .for_each(|res| async move {
         if let Err(e) = res {
             tracing::debug!(error = %e, "server reconcile");
@@ -105,7 +109,11 @@ async fn observe(
         Err(e) => (None, None, Some(e)),
     };
     let power = match &pm {
-        Some(pm) => pm.power_status().await.map_err(|e| e.to_string()),
+        Some(pm) => {
+            let res = pm.power_status().await.map_err(|e| e.to_string());
+            count_power(&server, "status", res.is_ok());
+            res
+        }
         None => Err("no power client".to_string()),
     };
     let being_deleted = server.metadata.deletion_timestamp.is_some();
@@ -147,13 +155,28 @@ async fn publish(ctx: &Context, server: &Server, ev: &Event) {
     }
 }
 
-async fn act(pm: &dyn PowerManager, action: PowerAction) -> Result<(), String> {
-    let res = match action {
-        PowerAction::SetPxe(mode) => pm.set_pxe_once(mode).await,
-        PowerAction::PowerOn => pm.power_on().await,
-        PowerAction::PowerOff => pm.power_off().await,
-        PowerAction::PowerCycle => pm.power_cycle().await,
+/// Counts a power operation (and its failure) against the server's BMC.
+fn count_power(server: &Server, operation: &'static str, ok: bool) {
+    if let Some(m) = crate::metrics::get() {
+        let labels = crate::metrics::PowerLabels {
+            bmc: crate::metrics::bmc_label(server),
+            operation,
+        };
+        m.power_operations.get_or_create(&labels).inc();
+        if !ok {
+            m.power_failures.get_or_create(&labels).inc();
+        }
+    }
+}
+
+async fn act(server: &Server, pm: &dyn PowerManager, action: PowerAction) -> Result<(), String> {
+    let (operation, res) = match action {
+        PowerAction::SetPxe(mode) => ("pxe", pm.set_pxe_once(mode).await),
+        PowerAction::PowerOn => ("on", pm.power_on().await),
+        PowerAction::PowerOff => ("off", pm.power_off().await),
+        PowerAction::PowerCycle => ("cycle", pm.power_cycle().await),
     };
+    count_power(server, operation, res.is_ok());
     res.map(|outcome| tracing::debug!(?action, ?outcome, "power action"))
         .map_err(|e| e.to_string())
 }
@@ -307,7 +330,7 @@ async fn reconcile(server: Arc<Server>, ctx: Arc<Context>) -> Result<Action, Rec
     }
     if let Some(pm) = pm.as_deref() {
         for &action in &decision.actions {
-            if let Err(e) = act(pm, action).await {
+            if let Err(e) = act(&server, pm, action).await {
                 let failure = decision.failure(action, &e);
                 publish(&ctx, &server, &failure.event).await;
                 patch_server(&ctx, &server, &decision, &failure.status, resource_version).await?;

@@ -90,7 +90,10 @@ pub(super) async fn handler(
                 tracing::info!(uuid = %query.uuid, mac = ?query.mac, branch = r.branch, status = r.status, "ipxe decision");
                 let status =
                     StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return (status, r.body).into_response();
+                let mut resp = (status, r.body).into_response();
+                resp.extensions_mut()
+                    .insert(crate::metrics::Branch(r.branch));
+                return resp;
             }
             Decision::NeedClass(name) => class = Some(get(&st.client, &name).await),
             Decision::NeedEnvironment(name) => environment = Some(get(&st.client, &name).await),

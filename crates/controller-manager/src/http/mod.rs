@@ -92,6 +92,19 @@ async fn log_request(req: Request, next: Next) -> Response {
         .map(|c| c.0.to_string())
         .unwrap_or_default();
     let resp = next.run(req).await;
+    if let Some(m) = crate::metrics::get() {
+        let branch = resp
+            .extensions()
+            .get::<crate::metrics::Branch>()
+            .map_or("-", |b| b.0);
+        m.boot_requests
+            .get_or_create(&crate::metrics::BootLabels {
+                endpoint: crate::metrics::boot_endpoint(uri.path()),
+                branch,
+                status: resp.status().as_u16(),
+            })
+            .inc();
+    }
     tracing::info!(%method, %uri, %remote, status = resp.status().as_u16(), "HTTP {method} {uri} {remote}");
     resp
 }

@@ -48,6 +48,8 @@ pub fn start_manager(lab: &mut Lab, kubeconfig: &Path, env: &Path, extra: &[Stri
         "--tftp-addr=:69".into(),
         "--dhcp-ipxe-clients=http-script".into(),
         "--enable-leader-election=false".into(),
+        "--health-addr=127.0.0.1:0".into(),
+        "--diagnostics-address=127.0.0.1:0".into(),
         "--ipxe-dir=/usr/lib/ipxe".into(),
         // The `default` Environment's assets: nothing to download in this test, and nothing
         // may leave the namespace.

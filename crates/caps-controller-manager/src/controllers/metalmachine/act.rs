@@ -64,7 +64,10 @@ pub async fn apply(
                 .delete(&server, &DeleteParams::default())
                 .await
             {
-                Ok(_) => tracing::info!(metalmachine = %name, %server, "server released"),
+                Ok(_) => {
+                    tracing::info!(metalmachine = %name, %server, "server released");
+                    crate::metrics::release();
+                }
                 Err(e) if is_status(&e, 404) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -165,9 +168,13 @@ async fn create_binding(
     {
         Ok(_) => {
             tracing::info!(metalmachine = %mm.name_any(), %server, "server bound");
+            crate::metrics::allocation("bound");
             Ok(true)
         }
-        Err(e) if is_status(&e, 409) => Ok(false),
+        Err(e) if is_status(&e, 409) => {
+            crate::metrics::allocation("lost_race");
+            Ok(false)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -195,7 +195,11 @@ pub async fn run_with(client: Client, capi: CapiResources, triggers: Triggers) {
     };
     controller
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(
+            |o, c| crate::metrics::timed("metalmachine", reconcile(o, c)),
+            error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "metalmachine reconcile");

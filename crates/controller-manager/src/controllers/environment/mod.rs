@@ -151,7 +151,11 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
     });
     Controller::for_stream(trigger, reader)
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(
+            |e, ctx| crate::metrics::timed("environment", reconcile(e, ctx)),
+            error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "environment reconcile");

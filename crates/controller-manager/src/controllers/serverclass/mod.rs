@@ -81,7 +81,11 @@ pub async fn run(client: Client) {
     controller
         .reconcile_on(triggers)
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(
+            |c, ctx| crate::metrics::timed("serverclass", reconcile(c, ctx)),
+            error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "serverclass reconcile");

@@ -78,6 +78,8 @@ async fn main() -> anyhow::Result<()> {
         format!("--tftp-addr=127.0.0.1:{tftp}"),
         "--disable-dhcp-proxy".into(),
         "--enable-leader-election=false".into(),
+        "--health-addr=127.0.0.1:0".into(),
+        "--diagnostics-address=127.0.0.1:0".into(),
         "--ipxe-dir=/usr/lib/ipxe".into(),
         // Nothing leaves this machine: Talos assets would come from a loopback mirror.
         "--talos-assets-base=http://127.0.0.1:9/talos".into(),

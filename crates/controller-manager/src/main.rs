@@ -1,11 +1,11 @@
 //! sidero-controller-manager entry point.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use sidero_controller_manager::config::{self, Flags};
+use sidero_controller_manager::config::Flags;
 use sidero_controller_manager::http::{self, BootState, ConfigRelease, Dirs};
 use sidero_controller_manager::identity;
 use sidero_controller_manager::siderolink;
@@ -75,93 +75,6 @@ async fn resolve_endpoint(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("resolving the WireGuard endpoint {host:?}"))?
         .next()
         .with_context(|| format!("no Wireguard endpoint found: {host:?} has no address"))
-}
-
-/// A listen address flag, or `[<server tunnel address>]:<port>` when empty.
-fn tunnel_listen(flag: &str, server: Ipv6Addr, port: u16) -> anyhow::Result<SocketAddr> {
-    if flag.is_empty() {
-        return Ok(SocketAddr::new(IpAddr::V6(server), port));
-    }
-    config::listen_addr(flag).map_err(anyhow::Error::msg)
-}
-
-/// Runs the SideroLink endpoint (WireGuard device, kernel-log receiver, events sink) and the
-/// ServerBinding watch that drives them. Lines of `serverlogs` and `serverevents` go to
-/// stdout, one JSON object per line.
-async fn start_siderolink(
-    client: &kube::Client,
-    id: &identity::Identity,
-    flags: &Flags,
-) -> anyhow::Result<()> {
-    use sidero_siderolink::{annotation, event_sink, events, log_receiver, wireguard};
-    let server = sidero_siderolink::server_address(&id.installation_id);
-    let filter = events::parse_filter(flags.negative_address_filter.iter().map(String::as_str))
-        .map_err(anyhow::Error::msg)
-        .context("--negative-address-filter")?;
-    let device = wireguard::Device::create(wireguard::DeviceConfig {
-        name: flags.wireguard_interface.clone(),
-        private_key: id.private_key.clone(),
-        address: (IpAddr::V6(server), sidero_siderolink::provision::PREFIX_LEN),
-        listen_port: flags.wireguard_port,
-        mode: flags.wireguard_mode.parse().map_err(anyhow::Error::msg)?,
-    })
-    .await
-    .context("creating the SideroLink WireGuard device")?;
-    let cache = annotation::AnnotationCache::new();
-    tokio::spawn(siderolink::bindings::run(
-        client.clone(),
-        siderolink::bindings::Targets {
-            device: Some(Arc::new(device)),
-            cache: Some(cache.clone()),
-        },
-    ));
-    let book = Arc::new(log_receiver::LogBook::new(flags.server_log_lines));
-    let (log_tx, mut log_rx) = tokio::sync::mpsc::channel::<log_receiver::LogLine>(4096);
-    let logs = log_receiver::LogReceiver::bind(
-        tunnel_listen(&flags.log_receiver_addr, server, log_receiver::DEFAULT_PORT)?,
-        cache.clone(),
-        log_tx,
-        log_receiver::Config::default(),
-    )
-    .await
-    .context("binding the kernel-log receiver")?;
-    tracing::info!(addr = ?logs.local_addr().ok(), "serving kernel logs (serverlogs)");
-    tokio::spawn(logs.serve(std::future::pending()));
-    tokio::spawn(async move {
-        use std::io::Write;
-        while let Some(l) = log_rx.recv().await {
-            if let Some(server) = &l.server_uuid {
-                book.push(server, &l.line);
-            }
-            let _ = writeln!(std::io::stdout().lock(), "{}", l.line);
-        }
-    });
-    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<event_sink::EventLine>(1024);
-    let sink = event_sink::EventSink::new(
-        cache,
-        filter,
-        Arc::new(siderolink::binding_writer::BindingWriter::new(
-            client.clone(),
-        )),
-        ev_tx,
-    );
-    let events_addr = tunnel_listen(&flags.events_sink_addr, server, event_sink::DEFAULT_PORT)?;
-    let listener = tokio::net::TcpListener::bind(events_addr)
-        .await
-        .with_context(|| format!("binding the events sink on {events_addr}"))?;
-    tracing::info!(addr = %events_addr, "serving Talos events (serverevents)");
-    tokio::spawn(async move {
-        if let Err(e) = sink.serve(listener, std::future::pending()).await {
-            tracing::error!(error = %e, "events sink stopped");
-        }
-    });
-    tokio::spawn(async move {
-        use std::io::Write;
-        while let Some(l) = ev_rx.recv().await {
-            let _ = writeln!(std::io::stdout().lock(), "{}", l.line);
-        }
-    });
-    Ok(())
 }
 
 #[tokio::main]
@@ -296,9 +209,11 @@ async fn main() -> anyhow::Result<()> {
     .add_service(
         siderolink::provision::ProvisionApi::new(client.clone(), server_side).into_server(),
     );
-    if flags.siderolink {
-        start_siderolink(&client, &id, &flags).await?;
-    }
+    let books = if flags.siderolink {
+        Some(siderolink::endpoint::start(&client, &id, &flags).await?)
+    } else {
+        None
+    };
     let release = (!flags.insecure_configdata).then(|| ConfigRelease {
         key: sidero_netboot::token::derive_key(id.private_key.as_bytes()),
         ttl: flags.config_token_ttl,
@@ -323,7 +238,12 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let app = http::combined(http::router(state, &dirs), agent_routes);
+    let mut router = http::router(state, &dirs);
+    if let Some(books) = books {
+        // Kernel logs and events per server, for `sideroctl logs`.
+        router = router.merge(http::logs::router(books));
+    }
+    let app = http::combined(router, agent_routes);
     http::serve(listener, app, shutdown)
         .await
         .context("HTTP server")?;

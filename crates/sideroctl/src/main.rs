@@ -3,6 +3,7 @@
 //! ```text
 //! sideroctl [--kubeconfig FILE] power status|on|off|cycle <server>
 //! sideroctl [--kubeconfig FILE] power pxe [--mode uefi|bios] <server>
+//! sideroctl logs [-f] [--events] [--tail N] [--json] [--endpoint URL] <server>
 //! ```
 //!
 //! Subcommands are grouped by concern (`power` today; `get`, `describe` and `logs` fit beside
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     /// Power management through the server's BMC (IPMI or Redfish) or management API.
     Power(power::PowerArgs),
+    /// A server's kernel logs (or Talos events) from the SideroLink endpoint.
+    Logs(sideroctl::logs::LogsArgs),
 }
 
 /// Options for reaching BMCs, as the controller's flags of the same names.
@@ -63,6 +66,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Power(args) => power::run(&cli, args).await,
+        Command::Logs(args) => sideroctl::logs::run(args, &mut std::io::stdout()).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -94,7 +98,7 @@ mod tests {
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
             assert_eq!(cli.bmc.ipmi_timeout, std::time::Duration::from_secs(1));
-            let Command::Power(_) = cli.command;
+            assert!(matches!(cli.command, Command::Power(_)));
         }
         assert!(Cli::try_parse_from(["sideroctl", "power", "pxe", "--mode", "efi", "s1"]).is_err());
         assert!(Cli::try_parse_from(["sideroctl", "power", "on"]).is_err());

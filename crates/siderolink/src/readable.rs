@@ -103,7 +103,7 @@ pub fn format_event(line: &str) -> String {
         .unwrap_or("-");
     let mut fields = Vec::new();
     for (k, v) in &m {
-        if EVENT_ENVELOPE.contains(&k.as_str()) {
+        if EVENT_ENVELOPE.contains(&k.as_str()) || v.is_null() {
             continue;
         }
         let v = match v {
@@ -189,7 +189,7 @@ mod tests {
             format_event(line),
             "2025-11-25T12:00:00.500Z AddressEvent  addresses=[\"10.5.0.7\"] hostname=talos-1"
         );
-        let line = r#"{"ts":1764072000,"type":"type.googleapis.com/machine.PhaseEvent","phase":"install","action":"STOP"}"#;
+        let line = r#"{"ts":1764072000,"type":"type.googleapis.com/machine.PhaseEvent","phase":"install","action":"STOP","error":null}"#;
         assert_eq!(
             format_event(line),
             "2025-11-25T12:00:00.000Z PhaseEvent    action=STOP phase=install"

@@ -54,7 +54,13 @@ fn split_endpoint(url: &str) -> anyhow::Result<(String, String)> {
     } else {
         format!("{authority}:80")
     };
-    Ok((authority, path.trim_end_matches('/').to_string()))
+    let path = path.trim_end_matches('/');
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+    Ok((authority, prefix))
 }
 
 /// The request path for `args`, below the endpoint's path prefix.

@@ -91,7 +91,10 @@ where
         if let Some(t) = check().await {
             return t;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -245,7 +248,10 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
     let api_port: u16 = cp.url().rsplit(':').next().unwrap().parse().unwrap();
     forward_api(&srv, api_port);
 
-    tokio::spawn(metalmachine::run(client.clone(), CapiResources::at("v1beta1")));
+    tokio::spawn(metalmachine::run(
+        client.clone(),
+        CapiResources::at("v1beta1"),
+    ));
     tokio::spawn(serverbinding::run(client.clone()));
     cluster_objects(&client).await;
 
@@ -287,8 +293,16 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
     let start = Instant::now();
     while !manager.log().contains("serving HTTP and gRPC") {
         let exited = manager.child.try_wait().unwrap();
-        assert!(exited.is_none(), "manager exited: {exited:?}\n{}", manager.log());
-        assert!(start.elapsed() < LIMIT, "manager not ready:\n{}", manager.log());
+        assert!(
+            exited.is_none(),
+            "manager exited: {exited:?}\n{}",
+            manager.log()
+        );
+        assert!(
+            start.elapsed() < LIMIT,
+            "manager not ready:\n{}",
+            manager.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let http: SocketAddr = format!("10.216.0.1:{http_port}").parse().unwrap();
@@ -304,19 +318,27 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
     let boot = talos_sim::boot(node_ns.name(), http, UUID, "52-54-00-ac-c0-01")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", manager.log()));
-    assert!(boot.script.contains("/env/acc-talos/vmlinuz"), "{}", boot.script);
+    assert!(
+        boot.script.contains("/env/acc-talos/vmlinuz"),
+        "{}",
+        boot.script
+    );
     let config_url = boot.args.config.clone().unwrap();
     assert!(config_url.contains("token="), "{config_url}");
-    assert!(boot.config.contains("kind: SideroLinkConfig"), "{}", boot.config);
-    assert!(boot.config.contains(&format!("metal.sidero.dev/uuid={UUID}")));
+    assert!(
+        boot.config.contains("kind: SideroLinkConfig"),
+        "{}",
+        boot.config
+    );
+    assert!(
+        boot.config
+            .contains(&format!("metal.sidero.dev/uuid={UUID}"))
+    );
     // Without the token the config is refused.
-    let (code, _) = talos_sim::http_get_in(
-        node_ns.name(),
-        http,
-        &format!("/configdata?uuid={UUID}"),
-    )
-    .await
-    .unwrap();
+    let (code, _) =
+        talos_sim::http_get_in(node_ns.name(), http, &format!("/configdata?uuid={UUID}"))
+            .await
+            .unwrap();
     assert_eq!(code, 403);
 
     // Provision + WireGuard, with the arguments /ipxe gave.
@@ -334,7 +356,10 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
             .then(|| joined.elapsed())
     })
     .await;
-    println!("WireGuard handshake {:.2}s after Provision started", handshake.as_secs_f64());
+    println!(
+        "WireGuard handshake {:.2}s after Provision started",
+        handshake.as_secs_f64()
+    );
 
     // The manager's watch caches the node's annotation shortly after Provision: probe until a
     // line is kept under the server (only annotated lines are).
@@ -377,7 +402,11 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
             .log()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["msg"].as_str().is_some_and(|m| m.starts_with("acc line ")))
+            .filter(|v| {
+                v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("acc line "))
+            })
             .collect();
         (lines.len() as u64 >= N).then_some(lines)
     })
@@ -398,7 +427,8 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
     // sideroctl logs -f: readable lines, in order; any gap is announced and accounted for.
     let followed = eventually(LIMIT, "sideroctl -f reaches the last line", || async {
         let text = follow_out.text();
-        text.contains(&format!("acc line {}\n", N - 1)).then_some(text)
+        text.contains(&format!("acc line {}\n", N - 1))
+            .then_some(text)
     })
     .await;
     follower.abort();
@@ -414,8 +444,13 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
             skipped += n;
             continue;
         }
-        let (head, seq) = l.rsplit_once("acc line ").unwrap_or_else(|| panic!("{l:?}"));
-        assert_eq!(head, "2026-11-25T12:00:00.000Z kern.info     ", "readable: {l:?}");
+        let (head, seq) = l
+            .rsplit_once("acc line ")
+            .unwrap_or_else(|| panic!("{l:?}"));
+        assert_eq!(
+            head, "2026-11-25T12:00:00.000Z kern.info     ",
+            "readable: {l:?}"
+        );
         let seq: u64 = seq.parse().unwrap();
         assert!(seq >= next, "in order: {seq} after {next}");
         next = seq + 1;
@@ -493,7 +528,10 @@ async fn talos_node_boots_joins_and_the_server_boots_from_disk_after_install() {
         first.contains("AddressEvent") && first.contains("hostname=talos-acc"),
         "{events}"
     );
-    assert!(events.contains("SequenceEvent") && events.contains("sequence=boot"), "{events}");
+    assert!(
+        events.contains("SequenceEvent") && events.contains("sequence=boot"),
+        "{events}"
+    );
     println!("sideroctl logs --events:\n{events}");
     drop(node);
     drop(manager);

@@ -181,7 +181,11 @@ mod tests {
         let rows = [
             ("", args("s-1", false, false, None), "/logs/s-1"),
             ("", args("s-1", true, false, None), "/logs/s-1?follow=1"),
-            ("/x", args("s 1", true, true, Some(5)), "/x/events/s%201?follow=1&tail=5"),
+            (
+                "/x",
+                args("s 1", true, true, Some(5)),
+                "/x/events/s%201?follow=1&tail=5",
+            ),
             ("", args("a/b", false, false, Some(0)), "/logs/a%2Fb?tail=0"),
         ];
         for (prefix, a, want) in rows {

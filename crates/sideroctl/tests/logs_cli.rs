@@ -107,7 +107,11 @@ fn sideroctl(args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_readable_tailed_and_followed() {
     let env = start().await;
-    send(env.receiver, (0..5).map(|i| kmsg(i, &format!("boot line {i}")))).await;
+    send(
+        env.receiver,
+        (0..5).map(|i| kmsg(i, &format!("boot line {i}"))),
+    )
+    .await;
     wait_kept(&env.books.logs, 5).await;
 
     let ep = env.endpoint.clone();
@@ -116,7 +120,11 @@ async fn logs_are_readable_tailed_and_followed() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "2026-11-25T12:00:03.123Z kern.info     boot line 3\n2026-11-25T12:00:04.123Z kern.info     boot line 4\n"
@@ -129,7 +137,10 @@ async fn logs_are_readable_tailed_and_followed() {
     .await
     .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["server_uuid"].as_str(), v["machine"].as_str()), (Some(UUID), Some("m")));
+    assert_eq!(
+        (v["server_uuid"].as_str(), v["machine"].as_str()),
+        (Some(UUID), Some("m"))
+    );
 
     // -f: the kept lines, then new ones as they arrive; the environment variable names the
     // endpoint.
@@ -156,7 +167,8 @@ async fn logs_are_readable_tailed_and_followed() {
     // A message with terminal escapes is shown escaped.
     send(
         env.receiver,
-        (5..10).map(|i| kmsg(i, &format!("late line {i}")))
+        (5..10)
+            .map(|i| kmsg(i, &format!("late line {i}")))
             .chain([kmsg(10, "\\u001b]0;owned\\u0007")]),
     )
     .await;
@@ -216,7 +228,9 @@ async fn events_and_errors() {
         .unwrap();
     assert!(out.status.success() && out.stdout.is_empty());
     // No endpoint, a wrong one, a manager without the log routes.
-    let out = tokio::task::spawn_blocking(|| sideroctl(&["logs", UUID])).await.unwrap();
+    let out = tokio::task::spawn_blocking(|| sideroctl(&["logs", UUID]))
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIDEROCTL_ENDPOINT"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

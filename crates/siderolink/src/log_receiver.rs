@@ -357,10 +357,7 @@ impl LogBook {
     pub fn usage(&self) -> (usize, usize, usize) {
         let rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
         let lines = rings.values().map(VecDeque::len).sum();
-        let bytes = rings
-            .values()
-            .flat_map(|r| r.iter().map(|l| l.len()))
-            .sum();
+        let bytes = rings.values().flat_map(|r| r.iter().map(|l| l.len())).sum();
         (rings.len(), lines, bytes)
     }
 }
@@ -417,7 +414,9 @@ mod tests {
         assert_eq!(backlog, ["a2", "a3", "a4"]);
         book.push("b", "b1");
         book.push("a", "a5");
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             assert_eq!(late.next().await, Next::Line(Arc::from("a5")));
             // The early follower saw every line of "a" from the start, none of "b".
@@ -434,7 +433,9 @@ mod tests {
         for i in 0..5000 {
             book.push("a", &i.to_string());
         }
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             assert!(matches!(f.next().await, Next::Lagged(n) if n > 0));
             assert!(matches!(f.next().await, Next::Line(_)));
@@ -443,7 +444,9 @@ mod tests {
 
     #[test]
     fn drain_keeps_and_prints_every_line_in_order() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let book = Arc::new(LogBook::new(100));
         let (tx, rx) = mpsc::channel(8);
         let out = rt.block_on(async {

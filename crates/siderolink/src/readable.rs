@@ -173,7 +173,10 @@ mod tests {
                 r#"{"msg":"\u001b[31mred\u0007","facility":"kern","priority":"err","talos-time":"x"}"#,
                 "x kern.err      \\u{1b}[31mred\\u{7}",
             ),
-            (r#"{"lagged":42}"#, "... 42 lines skipped (this reader fell behind)"),
+            (
+                r#"{"lagged":42}"#,
+                "... 42 lines skipped (this reader fell behind)",
+            ),
             ("not json \u{1b}", "not json \\u{1b}"),
             ("[1,2]", "[1,2]"),
         ];

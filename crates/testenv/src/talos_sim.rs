@@ -79,7 +79,11 @@ impl KernelArgs {
             .lines()
             .find_map(|l| l.trim().strip_prefix("kernel "))
             .ok_or_else(|| Error::Process(format!("no kernel line in iPXE script {script:?}")))?;
-        let args = line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
+        let args = line
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ");
         KernelArgs::parse(&args)
     }
 }
@@ -108,7 +112,11 @@ pub fn fill_uuid(url: &str, uuid: &str) -> String {
 }
 
 /// An HTTP/1.0 GET of `http://<addr><path>` made from inside namespace `netns`: status and body.
-pub async fn http_get_in(netns: &str, addr: SocketAddr, path: &str) -> Result<(u16, String), Error> {
+pub async fn http_get_in(
+    netns: &str,
+    addr: SocketAddr,
+    path: &str,
+) -> Result<(u16, String), Error> {
     use tokio::io::AsyncReadExt;
     let mut s = connect_in(netns, addr, Duration::from_secs(10))
         .await
@@ -173,7 +181,9 @@ pub async fn boot(netns: &str, http: SocketAddr, uuid: &str, mac: &str) -> Resul
         .map_err(|e: std::net::AddrParseError| sim_err("talos.config")(format!("{url}: {e}")))?;
     let (status, config) = http_get_in(netns, addr, &format!("/{path}")).await?;
     if status != 200 {
-        return Err(sim_err("talos.config")(format!("{url}: {status}: {config}")));
+        return Err(sim_err("talos.config")(format!(
+            "{url}: {status}: {config}"
+        )));
     }
     Ok(Boot {
         script,
@@ -442,7 +452,10 @@ mod tests {
     #[test]
     fn talos_fills_in_the_uuid() {
         let rows = [
-            ("http://h/configdata?token=t&uuid=", "http://h/configdata?token=t&uuid=u1"),
+            (
+                "http://h/configdata?token=t&uuid=",
+                "http://h/configdata?token=t&uuid=u1",
+            ),
             ("http://h/configdata?uuid=", "http://h/configdata?uuid=u1"),
             ("http://h/configdata", "http://h/configdata?uuid=u1"),
             ("http://h/c?uuid=old&x=1", "http://h/c?uuid=u1&x=1"),

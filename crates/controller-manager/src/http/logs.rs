@@ -63,7 +63,11 @@ async fn logs(
     Path(server): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    respond(&b.logs, &server, &parse_query(q.as_deref().unwrap_or_default()))
+    respond(
+        &b.logs,
+        &server,
+        &parse_query(q.as_deref().unwrap_or_default()),
+    )
 }
 
 async fn events(
@@ -71,7 +75,11 @@ async fn events(
     Path(server): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    respond(&b.events, &server, &parse_query(q.as_deref().unwrap_or_default()))
+    respond(
+        &b.events,
+        &server,
+        &parse_query(q.as_deref().unwrap_or_default()),
+    )
 }
 
 fn respond(book: &LogBook, server: &str, q: &LogQuery) -> Response {
@@ -105,7 +113,11 @@ fn respond(book: &LogBook, server: &str, q: &LogQuery) -> Response {
                 Next::Closed => break,
             }
             batched += 1;
-            next = if batched < MAX_BATCH { f.try_next() } else { None };
+            next = if batched < MAX_BATCH {
+                f.try_next()
+            } else {
+                None
+            };
         }
         Some((Ok::<_, Infallible>(Bytes::from(chunk)), f))
     });

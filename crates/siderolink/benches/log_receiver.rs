@@ -2,7 +2,8 @@
 //! log_receiver`).
 //!
 //! Simulated nodes open concurrent TCP streams on loopback, each from its own source address
-//! (127.1.x.y, each with an annotation, as tunnel addresses would be), and send Talos'
+//! (127.p.x.y, each with an annotation, as tunnel addresses would be), connect first and
+//! then all send at once Talos'
 //! kernel-log JSON lines. The receiver decodes, annotates and hands every line to the
 //! manager's consumer ([`log_receiver::drain`]: per-server ring buffers + the `serverlogs`
 //! output, here a newline-counting sink instead of stdout).
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use sidero_siderolink::annotation::{Annotation, AnnotationCache};
 use sidero_siderolink::log_receiver::{self, Config, LogBook, LogLine, LogReceiver};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 fn env_or(key: &str, default: u64) -> u64 {
@@ -32,9 +33,10 @@ fn env_or(key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Node `i`'s source address.
-fn node_ip(i: u64) -> Ipv4Addr {
-    Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250) as u8 + 1)
+/// Node `i`'s source address in `phase` (each run uses fresh addresses, so no connection of
+/// an earlier run lingers on the same address pair).
+fn node_ip(phase: u8, i: u64) -> Ipv4Addr {
+    Ipv4Addr::new(127, phase, (i / 250) as u8, (i % 250) as u8 + 1)
 }
 
 /// `n` lines as a real Talos node sends them (≈ 200 bytes each).
@@ -62,15 +64,36 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Sends `payload` from `nodes` connections (node `i` from [`node_ip`]) to `to`.
-async fn send_all(nodes: u64, to: SocketAddr, payload: Arc<Vec<u8>>) {
+/// Connects `nodes` nodes (node `i` from [`node_ip`]) to `to`, 50 at a time: the timed part
+/// is the streaming, not a connection storm.
+async fn connect_all(phase: u8, nodes: u64, to: SocketAddr) -> Vec<TcpStream> {
+    let mut streams = Vec::new();
+    let mut i = 0;
+    while i < nodes {
+        let batch: Vec<_> = (i..nodes.min(i + 50))
+            .map(|n| {
+                tokio::spawn(async move {
+                    let s = TcpSocket::new_v4().unwrap();
+                    s.bind(SocketAddr::new(IpAddr::V4(node_ip(phase, n)), 0))
+                        .unwrap();
+                    s.connect(to).await.unwrap()
+                })
+            })
+            .collect();
+        for t in batch {
+            streams.push(t.await.unwrap());
+        }
+        i += 50;
+    }
+    streams
+}
+
+/// Every stream sends `payload` at once, then closes.
+async fn send_all(streams: Vec<TcpStream>, payload: Arc<Vec<u8>>) {
     let mut tasks = Vec::new();
-    for i in 0..nodes {
+    for mut c in streams {
         let payload = payload.clone();
         tasks.push(tokio::spawn(async move {
-            let s = TcpSocket::new_v4().unwrap();
-            s.bind(SocketAddr::new(IpAddr::V4(node_ip(i)), 0)).unwrap();
-            let mut c = s.connect(to).await.unwrap();
             c.write_all(&payload).await.unwrap();
             c.shutdown().await.unwrap();
         }));
@@ -80,17 +103,20 @@ async fn send_all(nodes: u64, to: SocketAddr, payload: Arc<Vec<u8>>) {
     }
 }
 
-/// Waits until `counter` reaches `want` (bounded: 10 minutes).
-async fn wait_for(counter: &AtomicU64, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(600);
+/// Waits until `counter` reaches `want`; false after 2 minutes.
+async fn wait_for(counter: &AtomicU64, want: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
     while counter.load(Ordering::Relaxed) < want {
-        assert!(Instant::now() < deadline, "stuck at {counter:?} of {want}");
+        if Instant::now() > deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    true
 }
 
 /// Plain TCP sink: counts newlines. Returns the elapsed time.
-async fn baseline(nodes: u64, payload: Arc<Vec<u8>>) -> Duration {
+async fn baseline(phase: u8, nodes: u64, payload: Arc<Vec<u8>>) -> Duration {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let lines = Arc::new(AtomicU64::new(0));
@@ -116,9 +142,13 @@ async fn baseline(nodes: u64, payload: Arc<Vec<u8>>) -> Duration {
         }
     });
     let want = nodes * payload.iter().filter(|&&b| b == b'\n').count() as u64;
+    let streams = connect_all(phase, nodes, addr).await;
     let start = Instant::now();
-    send_all(nodes, addr, payload).await;
-    wait_for(&lines, want).await;
+    send_all(streams, payload).await;
+    assert!(
+        wait_for(&lines, want).await,
+        "plain sink stuck at {lines:?} of {want}"
+    );
     let took = start.elapsed();
     server.abort();
     took
@@ -145,11 +175,11 @@ struct Run {
 }
 
 /// The receiver with the manager's consumer; `ring` lines kept per server.
-async fn receiver(nodes: u64, payload: Arc<Vec<u8>>, ring: usize) -> Run {
+async fn receiver(phase: u8, nodes: u64, payload: Arc<Vec<u8>>, ring: usize) -> Run {
     let cache = AnnotationCache::new();
     for i in 0..nodes {
         cache.insert(
-            IpAddr::V4(node_ip(i)),
+            IpAddr::V4(node_ip(phase, i)),
             Annotation {
                 server_uuid: format!("bench000-0000-4000-8000-{i:012}"),
                 namespace: "default".into(),
@@ -181,9 +211,29 @@ async fn receiver(nodes: u64, payload: Arc<Vec<u8>>, ring: usize) -> Run {
         CountingSink(written.clone()),
     ));
     let want = nodes * payload.iter().filter(|&&b| b == b'\n').count() as u64;
+    let streams = connect_all(phase, nodes, addr).await;
+    let accepted = AtomicU64::new(0);
+    let all_accepted = async {
+        while counters.connections.load(Ordering::Relaxed) < nodes {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        accepted.store(nodes, Ordering::Relaxed);
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(60), all_accepted).await;
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        nodes,
+        "receiver accepted {:?} of {nodes} connections",
+        counters.snapshot()
+    );
     let start = Instant::now();
-    send_all(nodes, addr, payload).await;
-    wait_for(&written, want).await;
+    send_all(streams, payload).await;
+    assert!(
+        wait_for(&written, want).await,
+        "receiver stuck: {} of {want} lines written; (connections, records, garbage, unknown) = {:?}",
+        written.load(Ordering::Relaxed),
+        counters.snapshot()
+    );
     let took = start.elapsed();
     let _ = stop_tx.send(());
     serve.await.unwrap();
@@ -216,14 +266,14 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    let base_many = baseline(nodes, many.clone()).await;
-    let base_one = baseline(1, one.clone()).await;
+    let base_many = baseline(1, nodes, many.clone()).await;
+    let base_one = baseline(2, 1, one.clone()).await;
     let rss_before = rss_kib();
-    let r_many = receiver(nodes, many.clone(), ring).await;
+    let r_many = receiver(3, nodes, many.clone(), ring).await;
     let rss_after = rss_kib();
     let (servers, kept, kept_bytes) = r_many.book.usage();
     drop(r_many.book);
-    let r_one = receiver(1, one, ring).await;
+    let r_one = receiver(4, 1, one, ring).await;
     assert_eq!(r_many.garbage + r_one.garbage, 0, "the payload is clean");
 
     let mb = |took: Duration| total as f64 * line_len / 1e6 / took.as_secs_f64();

@@ -64,13 +64,17 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Connections opened at once (`SIDERO_BENCH_CONNECT_BATCH`, default 50).
+static CONNECT_BATCH: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(|| env_or("SIDERO_BENCH_CONNECT_BATCH", 50).max(1));
+
 /// Connects `nodes` nodes (node `i` from [`node_ip`]) to `to`, 50 at a time: the timed part
 /// is the streaming, not a connection storm.
 async fn connect_all(phase: u8, nodes: u64, to: SocketAddr) -> Vec<TcpStream> {
     let mut streams = Vec::new();
     let mut i = 0;
     while i < nodes {
-        let batch: Vec<_> = (i..nodes.min(i + 50))
+        let batch: Vec<_> = (i..nodes.min(i + *CONNECT_BATCH))
             .map(|n| {
                 tokio::spawn(async move {
                     let s = TcpSocket::new_v4().unwrap();
@@ -83,7 +87,7 @@ async fn connect_all(phase: u8, nodes: u64, to: SocketAddr) -> Vec<TcpStream> {
         for t in batch {
             streams.push(t.await.unwrap());
         }
-        i += 50;
+        i += *CONNECT_BATCH;
     }
     streams
 }

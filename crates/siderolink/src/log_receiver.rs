@@ -18,6 +18,9 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use crate::annotation::AnnotationCache;
 use crate::kmsg::{self, Decoder};
 
+/// Accept queue length asked of the kernel (capped by `net.core.somaxconn`).
+pub const BACKLOG: u32 = 4096;
+
 /// Default port of the receiver.
 pub const DEFAULT_PORT: u16 = 4001;
 
@@ -75,6 +78,20 @@ impl Counters {
     }
 }
 
+/// A TCP listener on `addr` with an accept queue of [`BACKLOG`]: every node reconnects at
+/// once when the manager restarts, and tokio's default queue dropped part of such a burst of
+/// 500 nodes (the connections were never accepted; found by the receiver benchmark).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// A bound receiver.
 pub struct LogReceiver {
     listener: TcpListener,
@@ -92,7 +109,7 @@ impl LogReceiver {
         out: mpsc::Sender<LogLine>,
         config: Config,
     ) -> std::io::Result<LogReceiver> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr)?;
         Ok(LogReceiver::from_listener(listener, cache, out, config))
     }
 

@@ -86,8 +86,7 @@ pub async fn start(client: &kube::Client, id: &Identity, flags: &Flags) -> anyho
         ev_tx,
     );
     let events_addr = tunnel_listen(&flags.events_sink_addr, server, event_sink::DEFAULT_PORT)?;
-    let listener = tokio::net::TcpListener::bind(events_addr)
-        .await
+    let listener = log_receiver::listen(events_addr)
         .with_context(|| format!("binding the events sink on {events_addr}"))?;
     tracing::info!(addr = %events_addr, "serving Talos events (serverevents)");
     tokio::spawn(async move {

@@ -1,12 +1,12 @@
 //! sidero-controller-manager entry point.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
-use sidero_controller_manager::config::{self, Flags};
+use sidero_controller_manager::config::Flags;
 use sidero_controller_manager::http::{self, BootState, ConfigRelease, Dirs};
 use sidero_controller_manager::identity;
 use sidero_controller_manager::metrics::{self, Metrics};
@@ -77,135 +77,6 @@ async fn resolve_endpoint(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("resolving the WireGuard endpoint {host:?}"))?
         .next()
         .with_context(|| format!("no Wireguard endpoint found: {host:?} has no address"))
-}
-
-/// A listen address flag, or `[<server tunnel address>]:<port>` when empty.
-fn tunnel_listen(flag: &str, server: Ipv6Addr, port: u16) -> anyhow::Result<SocketAddr> {
-    if flag.is_empty() {
-        return Ok(SocketAddr::new(IpAddr::V6(server), port));
-    }
-    config::listen_addr(flag).map_err(anyhow::Error::msg)
-}
-
-/// Retries `bind` while the address is not yet usable: the tunnel's IPv6 address stays
-/// tentative (duplicate address detection) for a moment after the device comes up, and binding
-/// it fails with `EADDRNOTAVAIL` meanwhile. At most 5 s.
-async fn until_address_usable<T, F, Fut>(mut bind: F) -> std::io::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::io::Result<T>>,
-{
-    let mut tries = 0;
-    loop {
-        match bind().await {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable && tries < 50 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Runs the SideroLink endpoint (WireGuard device, kernel-log receiver, events sink) and the
-/// ServerBinding watch that drives them. Lines of `serverlogs` and `serverevents` go to
-/// stdout, one JSON object per line.
-async fn start_siderolink(
-    client: &kube::Client,
-    id: &identity::Identity,
-    flags: &Flags,
-    metrics: &'static Metrics,
-) -> anyhow::Result<()> {
-    use sidero_siderolink::{annotation, event_sink, events, log_receiver, wireguard};
-    let server = sidero_siderolink::server_address(&id.installation_id);
-    let filter = events::parse_filter(flags.negative_address_filter.iter().map(String::as_str))
-        .map_err(anyhow::Error::msg)
-        .context("--negative-address-filter")?;
-    let device = wireguard::Device::create(wireguard::DeviceConfig {
-        name: flags.wireguard_interface.clone(),
-        private_key: id.private_key.clone(),
-        address: (IpAddr::V6(server), sidero_siderolink::provision::PREFIX_LEN),
-        listen_port: flags.wireguard_port,
-        mode: flags.wireguard_mode.parse().map_err(anyhow::Error::msg)?,
-    })
-    .await
-    .context("creating the SideroLink WireGuard device")?;
-    let cache = annotation::AnnotationCache::new();
-    tokio::spawn(siderolink::bindings::run(
-        client.clone(),
-        siderolink::bindings::Targets {
-            device: Some(Arc::new(device)),
-            cache: Some(cache.clone()),
-        },
-    ));
-    let book = Arc::new(log_receiver::LogBook::new(flags.server_log_lines));
-    let (log_tx, mut log_rx) = tokio::sync::mpsc::channel::<log_receiver::LogLine>(4096);
-    let logs_addr = tunnel_listen(&flags.log_receiver_addr, server, log_receiver::DEFAULT_PORT)?;
-    let logs = until_address_usable(|| {
-        log_receiver::LogReceiver::bind(
-            logs_addr,
-            cache.clone(),
-            log_tx.clone(),
-            log_receiver::Config::default(),
-        )
-    })
-    .await
-    .context("binding the kernel-log receiver")?;
-    tracing::info!(addr = ?logs.local_addr().ok(), "serving kernel logs (serverlogs)");
-    tokio::spawn(logs.serve(std::future::pending()));
-    tokio::spawn(async move {
-        use std::io::Write;
-        while let Some(l) = log_rx.recv().await {
-            let matched = if l.server_uuid.is_some() {
-                "true"
-            } else {
-                "false"
-            };
-            metrics
-                .log_lines
-                .get_or_create(&metrics::MatchedLabel { matched })
-                .inc();
-            if let Some(server) = &l.server_uuid {
-                book.push(server, &l.line);
-            }
-            let _ = writeln!(std::io::stdout().lock(), "{}", l.line);
-        }
-    });
-    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<event_sink::EventLine>(1024);
-    let sink = event_sink::EventSink::new(
-        cache,
-        filter,
-        Arc::new(siderolink::binding_writer::BindingWriter::new(
-            client.clone(),
-        )),
-        ev_tx,
-    );
-    let events_addr = tunnel_listen(&flags.events_sink_addr, server, event_sink::DEFAULT_PORT)?;
-    let listener = until_address_usable(|| tokio::net::TcpListener::bind(events_addr))
-        .await
-        .with_context(|| format!("binding the events sink on {events_addr}"))?;
-    tracing::info!(addr = %events_addr, "serving Talos events (serverevents)");
-    tokio::spawn(async move {
-        if let Err(e) = sink.serve(listener, std::future::pending()).await {
-            tracing::error!(error = %e, "events sink stopped");
-        }
-    });
-    tokio::spawn(async move {
-        use std::io::Write;
-        while let Some(l) = ev_rx.recv().await {
-            let matched = if l.server_uuid.is_some() {
-                "true"
-            } else {
-                "false"
-            };
-            metrics
-                .events
-                .get_or_create(&metrics::MatchedLabel { matched })
-                .inc();
-            let _ = writeln!(std::io::stdout().lock(), "{}", l.line);
-        }
-    });
-    Ok(())
 }
 
 /// The controllers and the start-up objects they need (upstream runs both only on the leader).
@@ -481,9 +352,11 @@ async fn main() -> anyhow::Result<()> {
     .add_service(
         siderolink::provision::ProvisionApi::new(client.clone(), server_side).into_server(),
     );
-    if flags.siderolink {
-        start_siderolink(&client, &id, &flags, metrics).await?;
-    }
+    let books = if flags.siderolink {
+        Some(siderolink::endpoint::start(&client, &id, &flags, metrics).await?)
+    } else {
+        None
+    };
     let release = (!flags.insecure_configdata).then(|| ConfigRelease {
         key: sidero_netboot::token::derive_key(id.private_key.as_bytes()),
         ttl: flags.config_token_ttl,
@@ -505,7 +378,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(%bind, api_endpoint = %api_host, api_port = flags.api_port, "serving HTTP and gRPC");
-    let app = http::combined(http::router(state, &dirs), agent_routes);
+    let mut router = http::router(state, &dirs);
+    if let Some(books) = books {
+        // Kernel logs and events per server, for `sideroctl logs`.
+        router = router.merge(http::logs::router(books));
+    }
+    let app = http::combined(router, agent_routes);
     http::serve(listener, app, sidero_diagnostics::shutdown_signal())
         .await
         .context("HTTP server")?;

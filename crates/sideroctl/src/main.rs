@@ -7,6 +7,7 @@
 //! sideroctl [--kubeconfig FILE] power status|on|off|cycle <server>
 //! sideroctl [--kubeconfig FILE] power pxe [--mode uefi|bios] <server>
 //! sideroctl [--kubeconfig FILE] doctor [--endpoint HOST[:PORT]] [--tftp-port 69]
+//! sideroctl logs [-f] [--events] [--tail N] [--json] [--endpoint URL] <server>
 //! ```
 //!
 //! Subcommands are grouped by concern, one module each. Exit status 0 on success, 1 on any
@@ -71,6 +72,8 @@ enum Command {
     Power(power::PowerArgs),
     /// Check the boot path from here: advertised address, /boot.ipxe, /ipxe, TFTP.
     Doctor(doctor::DoctorArgs),
+    /// A server's kernel logs (or Talos events) from the SideroLink endpoint.
+    Logs(sideroctl::logs::LogsArgs),
 }
 
 /// Options for reaching BMCs, as the controller's flags of the same names.
@@ -102,6 +105,7 @@ async fn main() -> std::process::ExitCode {
         Command::Uncordon { servers } => edit::run(&cli, edit::Change::Uncordon, servers).await,
         Command::Power(args) => power::run(&cli, args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
+        Command::Logs(args) => sideroctl::logs::run(args, &mut std::io::stdout()).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -247,7 +247,12 @@ async fn boot_endpoints(client: kube::Client, dir: &std::path::Path) -> (u16, u1
     let port = listener.local_addr().unwrap().port();
     let script = sidero_netboot::script::boot_script("127.0.0.1", port);
     let tftp_dir = dir.join("tftp");
-    sidero_controller_manager::ipxe::prepare("/usr/lib/ipxe".as_ref(), &tftp_dir, &script).unwrap();
+    sidero_controller_manager::ipxe::prepare(
+        &sidero_controller_manager::ipxe::Sources::new("/usr/lib/ipxe", ""),
+        &tftp_dir,
+        &script,
+    )
+    .unwrap();
     let state = Arc::new(BootState {
         client,
         config: sidero_netboot::boot::BootConfig {

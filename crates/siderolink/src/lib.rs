@@ -8,7 +8,8 @@
 //! * [`wireguard`]: the WireGuard device and its peers (spec §8.3);
 //! * [`annotation`]: tunnel IP → node identity (spec §8.4);
 //! * [`kmsg`] and [`log_receiver`]: Talos' kernel-log stream (spec §8.5);
-//! * [`events`] and [`event_sink`]: Talos' events and their effects (spec §8.6).
+//! * [`events`] and [`event_sink`]: Talos' events and their effects (spec §8.6);
+//! * [`readable`]: those lines for people (`sideroctl logs`).
 //!
 //! Nothing here knows Kubernetes: the controller manager reads and writes ServerBindings and
 //! drives these pieces.
@@ -20,6 +21,7 @@ pub mod key;
 pub mod kmsg;
 pub mod log_receiver;
 pub mod provision;
+pub mod readable;
 pub mod wireguard;
 
 use std::net::Ipv6Addr;

@@ -18,6 +18,9 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use crate::annotation::AnnotationCache;
 use crate::kmsg::{self, Decoder};
 
+/// Accept queue length asked of the kernel (capped by `net.core.somaxconn`).
+pub const BACKLOG: u32 = 4096;
+
 /// Default port of the receiver.
 pub const DEFAULT_PORT: u16 = 4001;
 
@@ -75,6 +78,20 @@ impl Counters {
     }
 }
 
+/// A TCP listener on `addr` with an accept queue of [`BACKLOG`]: every node reconnects at
+/// once when the manager restarts, and tokio's default queue dropped part of such a burst of
+/// 500 nodes (the connections were never accepted; found by the receiver benchmark).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// A bound receiver.
 pub struct LogReceiver {
     listener: TcpListener,
@@ -92,7 +109,7 @@ impl LogReceiver {
         out: mpsc::Sender<LogLine>,
         config: Config,
     ) -> std::io::Result<LogReceiver> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr)?;
         Ok(LogReceiver::from_listener(listener, cache, out, config))
     }
 
@@ -237,12 +254,63 @@ impl Connection {
     }
 }
 
-/// Per-server ring buffers of recent lines, and a feed of new ones, for `sideroctl logs -f`.
+/// Per-server ring buffers of recent lines, and a feed of new ones, for `sideroctl logs -f`
+/// (one book for kernel logs, one for events).
+///
+/// Memory is bounded by `capacity` lines per server; a line is stored once (`Arc<str>`) and
+/// shared with followers.
 #[derive(Debug)]
 pub struct LogBook {
     capacity: usize,
-    rings: Mutex<HashMap<String, VecDeque<Arc<str>>>>,
-    feed: broadcast::Sender<(String, Arc<str>)>,
+    rings: Mutex<HashMap<Arc<str>, VecDeque<Arc<str>>>>,
+    feed: broadcast::Sender<(Arc<str>, Arc<str>)>,
+}
+
+/// A follower: the kept lines of one server at the moment it started, then every new line
+/// of that server.
+pub struct Follower {
+    /// Kept lines, oldest first.
+    pub backlog: Vec<Arc<str>>,
+    server: Arc<str>,
+    feed: broadcast::Receiver<(Arc<str>, Arc<str>)>,
+}
+
+/// What a follower receives next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A new line of the followed server.
+    Line(Arc<str>),
+    /// The follower fell behind and this many lines (of all servers) were skipped.
+    Lagged(u64),
+    /// The book is gone.
+    Closed,
+}
+
+impl Follower {
+    /// The next line of the followed server.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            match self.feed.recv().await {
+                Ok((server, line)) if server == self.server => return Next::Line(line),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => return Next::Lagged(n),
+                Err(broadcast::error::RecvError::Closed) => return Next::Closed,
+            }
+        }
+    }
+
+    /// The next line of the followed server if one is waiting (for batching).
+    pub fn try_next(&mut self) -> Option<Next> {
+        loop {
+            match self.feed.try_recv() {
+                Ok((server, line)) if server == self.server => return Some(Next::Line(line)),
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(n)) => return Some(Next::Lagged(n)),
+                Err(broadcast::error::TryRecvError::Closed) => return Some(Next::Closed),
+                Err(broadcast::error::TryRecvError::Empty) => return None,
+            }
+        }
+    }
 }
 
 impl LogBook {
@@ -251,23 +319,28 @@ impl LogBook {
         LogBook {
             capacity: capacity.max(1),
             rings: Mutex::default(),
-            feed: broadcast::channel(1024).0,
+            feed: broadcast::channel(4096).0,
         }
     }
 
     /// Records a line of `server`.
     pub fn push(&self, server: &str, line: &str) {
         let line: Arc<str> = Arc::from(line);
-        {
-            let mut rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
-            let ring = rings.entry(server.to_string()).or_default();
-            if ring.len() == self.capacity {
-                ring.pop_front();
-            }
-            ring.push_back(line.clone());
+        let mut rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
+        let key = match rings.get_key_value(server) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(server),
+        };
+        let ring = rings.entry(key.clone()).or_default();
+        if ring.len() == self.capacity {
+            ring.pop_front();
         }
+        ring.push_back(line.clone());
+        // Sent under the lock, so `follow` sees every line exactly once (backlog or feed).
         // No follower is not an error.
-        let _ = self.feed.send((server.to_string(), line));
+        if self.feed.receiver_count() > 0 {
+            let _ = self.feed.send((key, line));
+        }
     }
 
     /// The kept lines of `server`, oldest first.
@@ -280,10 +353,57 @@ impl LogBook {
             .unwrap_or_default()
     }
 
-    /// New lines of every server from now on.
-    pub fn follow(&self) -> broadcast::Receiver<(String, Arc<str>)> {
-        self.feed.subscribe()
+    /// Follows `server`: its kept lines now, then its new lines, none lost or repeated in
+    /// between.
+    pub fn follow(&self, server: &str) -> Follower {
+        let rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
+        let backlog = rings
+            .get(server)
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default();
+        let feed = self.feed.subscribe();
+        drop(rings);
+        Follower {
+            backlog,
+            server: Arc::from(server),
+            feed,
+        }
     }
+
+    /// `(servers, lines, bytes of line text)` kept now.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = rings.values().map(VecDeque::len).sum();
+        let bytes = rings.values().flat_map(|r| r.iter().map(|l| l.len())).sum();
+        (rings.len(), lines, bytes)
+    }
+}
+
+/// Consumes the receiver's output as `sidero-controller-manager` does: every line is kept in
+/// `book` under its server and written to `out` followed by a newline. Writes are batched:
+/// flushed whenever no further line is waiting, so a quiet stream is printed at once and a
+/// busy one costs a syscall per batch rather than per line. Returns when `lines` closes or
+/// `out` fails.
+pub async fn drain<W: std::io::Write>(
+    mut lines: mpsc::Receiver<LogLine>,
+    book: Option<Arc<LogBook>>,
+    out: W,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    while let Some(first) = lines.recv().await {
+        let mut next = Some(first);
+        while let Some(l) = next {
+            if let (Some(book), Some(server)) = (&book, &l.server_uuid) {
+                book.push(server, &l.line);
+            }
+            out.write_all(l.line.as_bytes())?;
+            out.write_all(b"\n")?;
+            next = lines.try_recv().ok();
+        }
+        out.flush()?;
+    }
+    out.flush()
 }
 
 #[cfg(test)]
@@ -294,7 +414,8 @@ mod tests {
     #[test]
     fn log_book_keeps_the_last_lines_per_server() {
         let book = LogBook::new(3);
-        let mut follow = book.follow();
+        let mut early = book.follow("a");
+        assert!(early.backlog.is_empty());
         for i in 0..5 {
             book.push("a", &format!("a{i}"));
         }
@@ -303,7 +424,66 @@ mod tests {
         assert_eq!(a, ["a2", "a3", "a4"]);
         assert_eq!(book.lines("b").len(), 1);
         assert!(book.lines("c").is_empty());
-        let (server, line) = follow.try_recv().unwrap();
-        assert_eq!((server.as_str(), &*line), ("a", "a0"));
+        assert_eq!(book.usage(), (2, 4, 8));
+        // A follower started later gets the kept lines, then only its server's new ones.
+        let mut late = book.follow("a");
+        let backlog: Vec<&str> = late.backlog.iter().map(|l| &**l).collect();
+        assert_eq!(backlog, ["a2", "a3", "a4"]);
+        book.push("b", "b1");
+        book.push("a", "a5");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(late.next().await, Next::Line(Arc::from("a5")));
+            // The early follower saw every line of "a" from the start, none of "b".
+            for i in 0..6 {
+                assert_eq!(early.next().await, Next::Line(Arc::from(format!("a{i}"))));
+            }
+        });
+    }
+
+    #[test]
+    fn a_slow_follower_is_told_it_lagged() {
+        let book = LogBook::new(10);
+        let mut f = book.follow("a");
+        for i in 0..5000 {
+            book.push("a", &i.to_string());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(matches!(f.next().await, Next::Lagged(n) if n > 0));
+            assert!(matches!(f.next().await, Next::Line(_)));
+        });
+    }
+
+    #[test]
+    fn drain_keeps_and_prints_every_line_in_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let book = Arc::new(LogBook::new(100));
+        let (tx, rx) = mpsc::channel(8);
+        let out = rt.block_on(async {
+            let feed = async move {
+                for i in 0..50 {
+                    let line = LogLine {
+                        server_uuid: (i % 2 == 0).then(|| "s".to_string()),
+                        source: "127.0.0.1:1".parse().unwrap(),
+                        line: format!("l{i}"),
+                    };
+                    tx.send(line).await.unwrap();
+                }
+            };
+            let mut out = Vec::new();
+            let (_, r) = tokio::join!(feed, drain(rx, Some(book.clone()), &mut out));
+            r.unwrap();
+            out
+        });
+        let want: String = (0..50).map(|i| format!("l{i}\n")).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(book.lines("s").len(), 25, "only annotated lines are kept");
     }
 }

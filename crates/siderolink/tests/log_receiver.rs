@@ -183,3 +183,52 @@ async fn many_idle_connections_do_not_block_a_writer() {
     assert_eq!(v["seq"], 7);
     drop(idle);
 }
+
+/// 500 nodes connecting at the same moment (as after a manager restart) are all accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_500_connections_is_accepted() {
+    let (tx, mut rx) = mpsc::channel::<LogLine>(1024);
+    let receiver = LogReceiver::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        AnnotationCache::new(),
+        tx,
+        Config::default(),
+    )
+    .await
+    .unwrap();
+    let addr = receiver.local_addr().unwrap();
+    let counters = receiver.counters();
+    tokio::spawn(receiver.serve(std::future::pending()));
+    let tasks: Vec<_> = (0..500u32)
+        .map(|i| {
+            tokio::spawn(async move {
+                let src = format!("127.5.{}.{}", i / 250, i % 250 + 1);
+                connect_from(&src, addr).await
+            })
+        })
+        .collect();
+    let mut streams = Vec::new();
+    for t in tasks {
+        streams.push(t.await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counters.snapshot().0 < 500 {
+        assert!(
+            Instant::now() < deadline,
+            "accepted {:?} of 500",
+            counters.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for mut s in streams {
+        s.write_all(format!("{}\n", line(1)).as_bytes())
+            .await
+            .unwrap();
+    }
+    for _ in 0..500 {
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,6 +1,9 @@
-//! A Talos node simulator for SideroLink tests. Given the kernel arguments Sidero hands a
-//! node (`siderolink.api=`, `talos.events.sink=`, `talos.logging.kernel=`), it does what Talos
-//! does with them: calls `sidero.link.ProvisionService/Provision` with a fresh WireGuard key,
+//! A Talos node simulator for SideroLink tests. It boots as a Talos node does after iPXE:
+//! fetches `/ipxe?uuid=…&mac=…` ([`boot`]) and takes its kernel arguments from the script
+//! (`talos.config=`, `siderolink.api=`, `talos.events.sink=`, `talos.logging.kernel=`),
+//! fetches its machine config from the `talos.config` URL with its UUID filled in (the URL
+//! carries the per-boot token `/ipxe` put there), then does what Talos does with the rest:
+//! calls `sidero.link.ProvisionService/Provision` with a fresh WireGuard key,
 //! brings up its side of the tunnel (userspace WireGuard, inside a network namespace the test
 //! created), streams kernel-log JSON lines to the log receiver and publishes machine events to
 //! the events sink, both through the tunnel.
@@ -35,6 +38,9 @@ pub struct KernelArgs {
     pub events_sink: SocketAddr,
     /// `talos.logging.kernel`: `tcp://[addr]:port` of the log receiver.
     pub kernel_log: SocketAddr,
+    /// `talos.config`: the machine config URL (with an empty `uuid=` Talos fills in), when
+    /// the command line has one.
+    pub config: Option<String>,
 }
 
 impl KernelArgs {
@@ -62,8 +68,128 @@ impl KernelArgs {
             api,
             events_sink,
             kernel_log,
+            config: get("talos.config").ok().map(str::to_string),
         })
     }
+
+    /// The kernel arguments of an iPXE boot script: the words after the image of its
+    /// `kernel` line.
+    pub fn from_ipxe_script(script: &str) -> Result<KernelArgs, Error> {
+        let line = script
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("kernel "))
+            .ok_or_else(|| Error::Process(format!("no kernel line in iPXE script {script:?}")))?;
+        let args = line
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ");
+        KernelArgs::parse(&args)
+    }
+}
+
+/// `url` with its `uuid` query parameter set to `uuid` (appended when absent), as Talos fills
+/// in the empty `uuid=` of `talos.config` with its SMBIOS UUID.
+pub fn fill_uuid(url: &str, uuid: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut found = false;
+    let mut parts: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p == "uuid" || p.starts_with("uuid=") {
+                found = true;
+                format!("uuid={uuid}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        parts.push(format!("uuid={uuid}"));
+    }
+    format!("{base}?{}", parts.join("&"))
+}
+
+/// An HTTP/1.0 GET of `http://<addr><path>` made from inside namespace `netns`: status and body.
+pub async fn http_get_in(
+    netns: &str,
+    addr: SocketAddr,
+    path: &str,
+) -> Result<(u16, String), Error> {
+    use tokio::io::AsyncReadExt;
+    let mut s = connect_in(netns, addr, Duration::from_secs(10))
+        .await
+        .map_err(|e| sim_err("HTTP connect")(format!("{addr}: {e}")))?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: talos-sim\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| sim_err("HTTP request")(e.to_string()))?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
+        .await
+        .map_err(|_| sim_err("HTTP response")(format!("GET {path}: timed out")))?
+        .map_err(|e| sim_err("HTTP response")(e.to_string()))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| sim_err("HTTP response")(format!("GET {path}: no header end")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| sim_err("HTTP response")(format!("GET {path}: status line {head:?}")))?;
+    Ok((status, body.to_string()))
+}
+
+/// What a node got from Sidero's HTTP boot endpoints before joining SideroLink.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// The `/ipxe` script.
+    pub script: String,
+    /// Its kernel arguments.
+    pub args: KernelArgs,
+    /// The machine config fetched from `talos.config`.
+    pub config: String,
+}
+
+/// Boots node `uuid` (boot NIC `mac`) from inside `netns` as iPXE and Talos do: `/ipxe` on
+/// `http` (the address the embedded script chains to), then the `talos.config` URL with the
+/// UUID filled in. A non-200 answer is an error naming the step.
+pub async fn boot(netns: &str, http: SocketAddr, uuid: &str, mac: &str) -> Result<Boot, Error> {
+    let (status, script) = http_get_in(
+        netns,
+        http,
+        &format!("/ipxe?uuid={uuid}&mac={mac}&domain=&hostname=&serial=&arch=x86_64"),
+    )
+    .await?;
+    if status != 200 {
+        return Err(sim_err("/ipxe")(format!("{status}: {script}")));
+    }
+    let args = KernelArgs::from_ipxe_script(&script)?;
+    let url = args
+        .config
+        .as_deref()
+        .ok_or_else(|| sim_err("kernel args")(format!("no talos.config in {script:?}")))?;
+    let url = fill_uuid(url, uuid);
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| sim_err("talos.config")(format!("not an http URL: {url}")))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr: SocketAddr = authority
+        .parse()
+        .map_err(|e: std::net::AddrParseError| sim_err("talos.config")(format!("{url}: {e}")))?;
+    let (status, config) = http_get_in(netns, addr, &format!("/{path}")).await?;
+    if status != 200 {
+        return Err(sim_err("talos.config")(format!(
+            "{url}: {status}: {config}"
+        )));
+    }
+    Ok(Boot {
+        script,
+        args,
+        config,
+    })
 }
 
 /// A joined node: its tunnel is up in its namespace.
@@ -307,6 +433,35 @@ mod tests {
         assert_eq!(a.api, "10.5.0.1:8081");
         assert_eq!(a.events_sink.to_string(), "[fdae:2859:5bb1:7a03::1]:4002");
         assert_eq!(a.kernel_log.port(), 4001);
+        assert_eq!(a.config, None);
         assert!(KernelArgs::parse("siderolink.api=x").is_err());
+    }
+
+    #[test]
+    fn kernel_args_from_an_ipxe_script() {
+        let script = "#!ipxe\nkernel /env/t/vmlinuz  console=ttyS0 talos.config=http://10.0.0.1:8081/configdata?token=abc&uuid= siderolink.api=10.0.0.1:8081 talos.logging.kernel=tcp://[fd00::1]:4001 talos.events.sink=[fd00::1]:4002\ninitrd /env/t/initramfs.xz\nboot\n";
+        let a = KernelArgs::from_ipxe_script(script).unwrap();
+        assert_eq!(a.api, "10.0.0.1:8081");
+        assert_eq!(
+            a.config.as_deref(),
+            Some("http://10.0.0.1:8081/configdata?token=abc&uuid=")
+        );
+        assert!(KernelArgs::from_ipxe_script("#!ipxe\nexit\n").is_err());
+    }
+
+    #[test]
+    fn talos_fills_in_the_uuid() {
+        let rows = [
+            (
+                "http://h/configdata?token=t&uuid=",
+                "http://h/configdata?token=t&uuid=u1",
+            ),
+            ("http://h/configdata?uuid=", "http://h/configdata?uuid=u1"),
+            ("http://h/configdata", "http://h/configdata?uuid=u1"),
+            ("http://h/c?uuid=old&x=1", "http://h/c?uuid=u1&x=1"),
+        ];
+        for (url, want) in rows {
+            assert_eq!(fill_uuid(url, "u1"), want);
+        }
     }
 }

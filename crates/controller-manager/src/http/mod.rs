@@ -1,10 +1,11 @@
 //! The combined HTTP listener (spec §1.5, §5.3): `/boot.ipxe`, `/ipxe`, `/configdata`,
-//! `/env/…`, `/tftp/…`.
+//! `/env/…`, `/tftp/…`; with `--siderolink` also [`logs`] (`/logs/<server>`, `/events/<server>`).
 //! HTTP/1.1 and h2c are both accepted; gRPC services join it through [`combined`].
 
 mod configdata;
 mod grpc;
 mod ipxe;
+pub mod logs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,10 +4,12 @@
 //! * [`provision`]: `sidero.link.ProvisionService/Provision` on the combined listener;
 //! * [`bindings`]: a ServerBinding watch that drives the WireGuard peers and the annotation
 //!   cache of the log receiver and events sink;
-//! * [`binding_writer`]: applies Talos events' effects to ServerBindings.
+//! * [`binding_writer`]: applies Talos events' effects to ServerBindings;
+//! * [`endpoint`]: `--siderolink`, the WireGuard endpoint, log receiver and events sink.
 
 pub mod binding_writer;
 pub mod bindings;
+pub mod endpoint;
 pub mod provision;
 
 use std::net::SocketAddr;

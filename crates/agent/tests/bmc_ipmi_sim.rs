@@ -245,7 +245,7 @@ async fn lifecycle_reports_the_bmc_to_the_manager() {
         },
     };
     let out = lifecycle::run(
-        sidero_proto::api::agent_client::AgentClient::new(channel),
+        lifecycle::client(channel, None),
         &inv,
         &opts,
     )

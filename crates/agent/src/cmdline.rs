@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn the_agent_token_is_read_when_present() {
-        let a = parse("sidero.mac=52:54:00:12:34:56 sidero.endpoint=h:1 sidero.token=AbC-_9").unwrap();
+        let a =
+            parse("sidero.mac=52:54:00:12:34:56 sidero.endpoint=h:1 sidero.token=AbC-_9").unwrap();
         assert_eq!(a.token.as_deref(), Some("AbC-_9"));
         let a = parse("sidero.mac=52:54:00:12:34:56 sidero.endpoint=h:1 sidero.token=").unwrap();
         assert_eq!(a.token, None);

@@ -37,7 +37,11 @@ impl AgentToken {
 impl std::fmt::Debug for AgentToken {
     /// Never prints the token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "AgentToken(set)" } else { "AgentToken(none)" })
+        f.write_str(if self.0.is_some() {
+            "AgentToken(set)"
+        } else {
+            "AgentToken(none)"
+        })
     }
 }
 
@@ -225,12 +229,7 @@ pub async fn run(
     Ok(outcome)
 }
 
-async fn report_addresses(
-    client: &AgentApi,
-    uuid: &str,
-    inv: &Inventory,
-    opts: &Options,
-) {
+async fn report_addresses(client: &AgentApi, uuid: &str, inv: &Inventory, opts: &Options) {
     let Some(addresses) = inv.addresses.clone() else {
         tracing::warn!("could not list the machine's addresses; not reporting them");
         return;
@@ -355,11 +354,7 @@ async fn wipe_all(
     Ok(wiped)
 }
 
-async fn setup_bmc(
-    client: &AgentApi,
-    uuid: &str,
-    opts: &Options,
-) -> Result<(), String> {
+async fn setup_bmc(client: &AgentApi, uuid: &str, opts: &Options) -> Result<(), String> {
     let opener = opts.bmc.clone();
     let found = tokio::task::spawn_blocking(move || {
         let mut ipmi = opener()?;

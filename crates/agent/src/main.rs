@@ -67,7 +67,11 @@ async fn run() -> anyhow::Result<()> {
         "boot NIC {}, Agent API at {}, agent token {}",
         args.mac,
         args.endpoint,
-        if args.token.is_some() { "present" } else { "absent" }
+        if args.token.is_some() {
+            "present"
+        } else {
+            "absent"
+        }
     );
     modules::load_listed(Path::new("/"), Path::new("/etc/modules.order"));
     modules::coldplug(Path::new("/sys"));

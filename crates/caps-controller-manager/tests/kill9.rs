@@ -247,7 +247,10 @@ async fn inconsistencies(client: &Client, world: &World) -> Vec<String> {
         let st = s.status.clone().unwrap_or_default();
         let bound = bindings.contains_key(name);
         if st.in_use != bound {
-            bad.push(format!("server {name}: inUse={} but bound={bound}", st.in_use));
+            bad.push(format!(
+                "server {name}: inUse={} but bound={bound}",
+                st.in_use
+            ));
         }
         if bound && st.is_clean {
             bad.push(format!("server {name} is bound and marked clean"));
@@ -401,11 +404,17 @@ async fn managers_killed_at_random_points_stay_consistent() {
             }
             _ => {
                 // Wipe: the agent reports dirty, free, accepted servers clean.
-                let list = servers_api.list(&ListParams::default()).await.unwrap().items;
+                let list = servers_api
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items;
                 for s in list.iter().filter(|s| {
                     s.name_any().starts_with("9e000000-")
                         && s.spec.accepted
-                        && s.status.as_ref().is_none_or(|st| !st.is_clean && !st.in_use)
+                        && s.status
+                            .as_ref()
+                            .is_none_or(|st| !st.is_clean && !st.in_use)
                 }) {
                     let u = s.name_any();
                     agent_call("MarkServerAsWiped", || {
@@ -458,8 +467,16 @@ async fn managers_killed_at_random_points_stay_consistent() {
     }
     sidero.assert_running();
     caps.assert_running();
+    let bound = mms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|m| mm_server(m).is_some())
+        .count();
     eprintln!(
-        "kill9: {ITERATIONS} iterations, {} servers, {} machines, SIGKILLs sidero {} caps {}, {} consistency checks, inconsistencies {} in {:?}",
+        "kill9: {ITERATIONS} iterations, {} servers, {} machines ({bound} bound now), SIGKILLs sidero {} caps {}, {} consistency checks, inconsistencies {} in {:?}",
         world.servers.len(),
         world.machines,
         kills.0,
@@ -472,4 +489,8 @@ async fn managers_killed_at_random_points_stay_consistent() {
     assert!(unique.is_empty(), "inconsistencies: {unique:#?}");
     assert!(kills.0 >= 20 && kills.1 >= 20, "too few kills: {kills:?}");
     assert!(world.machines > 5 && world.servers.len() > 5);
+    assert!(
+        bound > 0,
+        "nothing was ever allocated: the checks would be vacuous"
+    );
 }

@@ -270,13 +270,17 @@ async fn only_the_servers_agent_may_speak_for_an_accepted_server() {
     assert_eq!(recorded(&after).as_deref(), Some("127.0.0.1"));
     let notes = refusals(&f.client, uuid, 3).await;
     assert!(
-        notes.iter().any(|n| n.starts_with("MarkServerAsWiped for server")
-            && n.contains("127.0.0.2")
-            && n.contains("registered from 127.0.0.1")),
+        notes
+            .iter()
+            .any(|n| n.starts_with("MarkServerAsWiped for server")
+                && n.contains("127.0.0.2")
+                && n.contains("registered from 127.0.0.1")),
         "{notes:#?}"
     );
     assert!(
-        notes.iter().any(|n| n.contains("agent token that is refused")),
+        notes
+            .iter()
+            .any(|n| n.contains("agent token that is refused")),
         "{notes:#?}"
     );
     assert!(

@@ -695,7 +695,13 @@ impl TinyFs {
     fn mount(size: &str) -> TinyFs {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .output()
             .unwrap();

@@ -8,9 +8,9 @@
 //! first watch backoff steps, so the reconnect path really runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod support;
 #[path = "support/machine.rs"]
 mod machine;
+mod support;
 
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use machine::{Shared, machine};
 use serde_json::json;
 use sidero_api::infra::v1alpha3::ServerBinding;
 use sidero_api::metal::v1alpha2::Server;
-use machine::{Shared, machine};
 
 const OUTAGE: Duration = Duration::from_secs(30);
 
@@ -139,7 +139,12 @@ async fn bind(client: &Client, name: &str, installed: bool) {
 }
 
 fn count(m: &Shared, call: &str) -> usize {
-    m.lock().unwrap().calls.iter().filter(|c| **c == call).count()
+    m.lock()
+        .unwrap()
+        .calls
+        .iter()
+        .filter(|c| **c == call)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +162,10 @@ async fn apiserver_outage_boots_from_caches_and_converges() {
         .map(|o| !o.status.success())
         .unwrap_or(true)
     {
-        assert!(started.elapsed() < Duration::from_secs(30), "manager not serving");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "manager not serving"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -211,7 +219,12 @@ async fn apiserver_outage_boots_from_caches_and_converges() {
     // Allocate two servers, and the API server goes away at once.
     let before: Vec<(usize, usize)> = ["flt-a0", "flt-a1"]
         .iter()
-        .map(|n| (count(&machines[n], "pxeboot"), count(&machines[n], "poweron")))
+        .map(|n| {
+            (
+                count(&machines[n], "pxeboot"),
+                count(&machines[n], "poweron"),
+            )
+        })
         .collect();
     bind(&client, "flt-a0", false).await;
     bind(&client, "flt-a1", false).await;
@@ -228,7 +241,11 @@ async fn apiserver_outage_boots_from_caches_and_converges() {
         );
         // Installed: boots from disk, from the cache.
         let (code, body, took) = get(&format!("{base}/ipxe?uuid=flt-d0&arch=amd64"));
-        assert_eq!((code, body.as_str()), (200, exit), "installed server during the outage");
+        assert_eq!(
+            (code, body.as_str()),
+            (200, exit),
+            "installed server during the outage"
+        );
         assert!(took < Duration::from_secs(5), "{took:?}");
         // Being wiped, and unknown: the agent.
         for uuid in ["flt-w0", "00000000-0000-4000-8000-00000000f00d"] {
@@ -251,9 +268,9 @@ async fn apiserver_outage_boots_from_caches_and_converges() {
     // Converges: the allocations are carried out, once.
     for name in ["flt-a0", "flt-a1"] {
         wait_for(&servers, name, "allocated and powered on", |s| {
-            s.status.as_ref().is_some_and(|st| {
-                st.in_use && !st.is_clean && st.power.as_deref() == Some("on")
-            })
+            s.status
+                .as_ref()
+                .is_some_and(|st| st.in_use && !st.is_clean && st.power.as_deref() == Some("on"))
         })
         .await;
     }
@@ -262,7 +279,10 @@ async fn apiserver_outage_boots_from_caches_and_converges() {
     for (i, name) in ["flt-a0", "flt-a1"].iter().enumerate() {
         let m = &machines[name];
         assert_eq!(
-            (count(m, "pxeboot") - before[i].0, count(m, "poweron") - before[i].1),
+            (
+                count(m, "pxeboot") - before[i].0,
+                count(m, "poweron") - before[i].1
+            ),
             (1, 1),
             "{name}: {:?}",
             m.lock().unwrap().calls

@@ -137,7 +137,12 @@ mod tests {
 
     #[test]
     fn the_agent_token_follows_the_endpoint() {
-        let args = agent_args_with_token(Some("52:54:00:12:34:56"), &ep(), &Cmdline::default(), Some("tok"));
+        let args = agent_args_with_token(
+            Some("52:54:00:12:34:56"),
+            &ep(),
+            &Cmdline::default(),
+            Some("tok"),
+        );
         let plain = agent_args(Some("52:54:00:12:34:56"), &ep(), &Cmdline::default());
         assert_eq!(args.last().map(String::as_str), Some("sidero.token=tok"));
         assert_eq!(&args[..args.len() - 1], &plain[..]);

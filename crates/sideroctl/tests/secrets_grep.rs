@@ -143,7 +143,10 @@ async fn no_secret_in_logs_events_or_cli_output() {
         .arg(format!("--env-dir={}", dir.path().join("env").display()))
         .arg(format!("--kubeconfig={}", kc.display()))
         // Everything, so that a secret in a debug line is found too.
-        .env("RUST_LOG", "debug,hyper=info,h2=info,tower=info,rustls=info")
+        .env(
+            "RUST_LOG",
+            "debug,hyper=info,h2=info,tower=info,rustls=info",
+        )
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -152,7 +155,10 @@ async fn no_secret_in_logs_events_or_cli_output() {
     let base = format!("http://127.0.0.1:{http}");
     let start = Instant::now();
     while curl(&format!("{base}/boot.ipxe")).0 != 200 {
-        assert!(start.elapsed() < Duration::from_secs(30), "manager not serving");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "manager not serving"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -163,7 +169,17 @@ async fn no_secret_in_logs_events_or_cli_output() {
         let good = servers.get("grep-good").await.unwrap();
         let bad = servers.get("grep-bad").await.unwrap();
         let power = |s: &Server| s.status.as_ref().and_then(|st| st.power.clone());
-        if sim.state("power") == "1" && power(&bad).as_deref() == Some("unknown") {
+        let bad_warned = Api::<Event>::namespaced(client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("grep-bad")
+                    && e.type_.as_deref() == Some("Warning")
+            });
+        if power(&good).as_deref() == Some("on") && bad_warned {
             break;
         }
         assert!(
@@ -234,10 +250,11 @@ async fn no_secret_in_logs_events_or_cli_output() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let config_token =
-        sidero_netboot::token::issue(&key, uuid, "127.0.0.1".parse().ok(), now, 600);
+    let config_token = sidero_netboot::token::issue(&key, uuid, "127.0.0.1".parse().ok(), now, 600);
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 24]);
-    let (code, _) = curl(&format!("{base}/configdata?token={config_token}&uuid={uuid}"));
+    let (code, _) = curl(&format!(
+        "{base}/configdata?token={config_token}&uuid={uuid}"
+    ));
     assert_eq!(code, 404, "valid token, no binding");
     let (code, _) = curl(&format!("{base}/configdata?token={forged}&uuid={uuid}"));
     assert_eq!(code, 403);

@@ -163,7 +163,14 @@ mod tests {
         let bad = TokenCheck::Invalid(TokenError::Invalid);
         let allow = |record| Verdict::Allow { record };
         // (accepted, registration, recorded, peer, token, allowed?, record?)
-        let rows: [(bool, bool, Option<IpAddr>, Option<IpAddr>, &TokenCheck, Option<bool>); 14] = [
+        let rows: [(
+            bool,
+            bool,
+            Option<IpAddr>,
+            Option<IpAddr>,
+            &TokenCheck,
+            Option<bool>,
+        ); 14] = [
             // Not accepted: always served; only a registration moves the address.
             (false, true, None, a, &absent, Some(true)),
             (false, true, a, b, &absent, Some(true)),
@@ -193,11 +200,21 @@ mod tests {
 
     #[test]
     fn refusals_say_why_without_the_token() {
-        let Verdict::Deny(m) = authorize(true, false, ip("10.0.0.1"), ip("10.9.9.9"), &TokenCheck::Absent)
-        else {
+        let Verdict::Deny(m) = authorize(
+            true,
+            false,
+            ip("10.0.0.1"),
+            ip("10.9.9.9"),
+            &TokenCheck::Absent,
+        ) else {
             panic!("allowed");
         };
-        assert!(m.contains("10.0.0.1") && m.contains("10.9.9.9") && m.contains("without an agent token"), "{m}");
+        assert!(
+            m.contains("10.0.0.1")
+                && m.contains("10.9.9.9")
+                && m.contains("without an agent token"),
+            "{m}"
+        );
         let Verdict::Deny(m) = authorize(
             true,
             false,
@@ -228,7 +245,10 @@ mod tests {
         let key = sidero_netboot::token::derive_key(b"k");
         let t = sidero_netboot::token::issue_agent(&key, "u1", 100, 60);
         assert_eq!(TokenCheck::of(&key, Some(&t), "u1", 120), TokenCheck::Valid);
-        assert_eq!(TokenCheck::of(&key, Some(""), "u1", 120), TokenCheck::Absent);
+        assert_eq!(
+            TokenCheck::of(&key, Some(""), "u1", 120),
+            TokenCheck::Absent
+        );
         assert_eq!(TokenCheck::of(&key, None, "u1", 120), TokenCheck::Absent);
         assert_eq!(
             TokenCheck::of(&key, Some(&t), "u2", 120),
@@ -236,11 +256,20 @@ mod tests {
         );
         let mut ann = std::collections::BTreeMap::new();
         assert_eq!(recorded_address(Some(&ann)), None);
-        ann.insert(AGENT_ADDRESS_ANNOTATION.to_string(), "::ffff:10.1.2.3".to_string());
+        ann.insert(
+            AGENT_ADDRESS_ANNOTATION.to_string(),
+            "::ffff:10.1.2.3".to_string(),
+        );
         assert_eq!(recorded_address(Some(&ann)), ip("10.1.2.3"));
         ann.insert(AGENT_ADDRESS_ANNOTATION.to_string(), "garbage".to_string());
         assert_eq!(recorded_address(Some(&ann)), None);
-        let key_debug = format!("{:?}", AgentAuth { key, token_ttl: Duration::from_secs(1) });
+        let key_debug = format!(
+            "{:?}",
+            AgentAuth {
+                key,
+                token_ttl: Duration::from_secs(1)
+            }
+        );
         assert!(!key_debug.contains("key"), "{key_debug}");
     }
 }

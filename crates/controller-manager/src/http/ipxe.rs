@@ -15,8 +15,8 @@ use sidero_netboot::boot::{Decision, Inputs, Lookup, decide, parse_query};
 
 use super::BootState;
 use super::cache::{FRESH_READ_TIMEOUT, cached};
-use kube::runtime::reflector::Store;
 use crate::agent::auth as agent_auth;
+use kube::runtime::reflector::Store;
 
 /// An owned lookup result; `Lookup` borrows from it.
 enum Owned<T> {

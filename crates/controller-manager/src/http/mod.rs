@@ -144,8 +144,14 @@ mod tests {
     #[test]
     fn tokens_are_redacted_from_logged_urls() {
         let cases = [
-            ("/configdata?token=abc&uuid=u1", "/configdata?token=REDACTED&uuid=u1"),
-            ("/configdata?uuid=u1&TOKEN=abc", "/configdata?uuid=u1&TOKEN=REDACTED"),
+            (
+                "/configdata?token=abc&uuid=u1",
+                "/configdata?token=REDACTED&uuid=u1",
+            ),
+            (
+                "/configdata?uuid=u1&TOKEN=abc",
+                "/configdata?uuid=u1&TOKEN=REDACTED",
+            ),
             ("/ipxe?uuid=u1&mac=m", "/ipxe?uuid=u1&mac=m"),
             ("/boot.ipxe", "/boot.ipxe"),
             ("/configdata?tokenx=1&token", "/configdata?tokenx=1&token"),

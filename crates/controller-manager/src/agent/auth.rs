@@ -154,6 +154,16 @@ mod tests {
         s.parse().ok()
     }
 
+    /// (accepted, registration, recorded, peer, token, `Some(record)` if allowed).
+    type Row<'a> = (
+        bool,
+        bool,
+        Option<IpAddr>,
+        Option<IpAddr>,
+        &'a TokenCheck,
+        Option<bool>,
+    );
+
     #[test]
     fn authorization_table() {
         let a = ip("10.0.0.1");
@@ -163,14 +173,7 @@ mod tests {
         let bad = TokenCheck::Invalid(TokenError::Invalid);
         let allow = |record| Verdict::Allow { record };
         // (accepted, registration, recorded, peer, token, allowed?, record?)
-        let rows: [(
-            bool,
-            bool,
-            Option<IpAddr>,
-            Option<IpAddr>,
-            &TokenCheck,
-            Option<bool>,
-        ); 14] = [
+        let rows: [Row<'_>; 14] = [
             // Not accepted: always served; only a registration moves the address.
             (false, true, None, a, &absent, Some(true)),
             (false, true, a, b, &absent, Some(true)),

@@ -87,8 +87,10 @@ async fn wait_for<F: Fn(&Server) -> bool>(api: &Api<Server>, name: &str, what: &
         {
             return;
         }
+        // Generous: after the outage, kube-runtime's watch backoff (up to 30 s) and a failed
+        // reconcile's 20 s requeue can add up before the manager acts again.
         assert!(
-            start.elapsed() < Duration::from_secs(90),
+            start.elapsed() < Duration::from_secs(150),
             "{name}: {what}: {:?}",
             api.get(name).await.ok().and_then(|s| s.status)
         );
@@ -274,6 +276,10 @@ async fn apiserver_outage_boots_from_caches_and_converges() {
         })
         .await;
     }
+    eprintln!(
+        "converged {:?} after the API server came back",
+        outage.elapsed().saturating_sub(OUTAGE)
+    );
     // Let any duplicate work show up before counting.
     tokio::time::sleep(Duration::from_secs(5)).await;
     for (i, name) in ["flt-a0", "flt-a1"].iter().enumerate() {

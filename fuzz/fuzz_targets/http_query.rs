@@ -1,10 +1,11 @@
 //! Fuzzes what `/ipxe` and `/configdata` do with a query string from the network: the query
-//! parser and the config-token check. Any panic is a bug; a random token never verifies.
+//! parser and the config-token check, and the agent-token check the Agent API runs on its
+//! `x-sidero-agent-token` metadata. Any panic is a bug; a random token never verifies.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sidero_netboot::boot::parse_query;
-use sidero_netboot::token::{derive_key, verify};
+use sidero_netboot::token::{derive_key, verify, verify_agent};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else {
@@ -15,4 +16,5 @@ fuzz_target!(|data: &[u8]| {
     let key = derive_key(b"fuzz");
     let now = 1_800_000_000;
     assert!(verify(&key, token, &query.uuid, None, now).is_err());
+    assert!(verify_agent(&key, Some(raw), &query.uuid, now).is_err());
 });

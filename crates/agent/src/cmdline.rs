@@ -9,6 +9,9 @@ pub struct AgentArgs {
     pub mac: String,
     /// `host:port` (IPv6 hosts bracketed) of the Agent API.
     pub endpoint: String,
+    /// `sidero.token=`: the agent token `/ipxe` hands to accepted servers, sent with every
+    /// Agent API call.
+    pub token: Option<String>,
 }
 
 /// Why the command line does not tell the agent what to do.
@@ -32,9 +35,11 @@ pub enum CmdlineError {
 pub fn parse(text: &str) -> Result<AgentArgs, CmdlineError> {
     let mut mac = None;
     let mut endpoint = None;
+    let mut agent_token = None;
     for token in tokenize(text) {
         match token.split_once('=') {
             Some(("sidero.mac", v)) => mac = Some(v.to_string()),
+            Some(("sidero.token", v)) => agent_token = Some(v.to_string()),
             Some(("sidero.endpoint", v)) => endpoint = Some(v.to_string()),
             _ => {}
         }
@@ -47,7 +52,11 @@ pub fn parse(text: &str) -> Result<AgentArgs, CmdlineError> {
     if !has_port(&endpoint) {
         return Err(CmdlineError::BadEndpoint(endpoint));
     }
-    Ok(AgentArgs { mac, endpoint })
+    Ok(AgentArgs {
+        mac,
+        endpoint,
+        token: agent_token.filter(|t| !t.is_empty()),
+    })
 }
 
 /// `aa:bb:cc:dd:ee:ff` from any case and `:`/`-` separators; `None` unless six hex octets.
@@ -107,7 +116,17 @@ mod tests {
         Ok(AgentArgs {
             mac: mac.into(),
             endpoint: endpoint.into(),
+            token: None,
         })
+    }
+
+    #[test]
+    fn the_agent_token_is_read_when_present() {
+        let a =
+            parse("sidero.mac=52:54:00:12:34:56 sidero.endpoint=h:1 sidero.token=AbC-_9").unwrap();
+        assert_eq!(a.token.as_deref(), Some("AbC-_9"));
+        let a = parse("sidero.mac=52:54:00:12:34:56 sidero.endpoint=h:1 sidero.token=").unwrap();
+        assert_eq!(a.token, None);
     }
 
     #[test]

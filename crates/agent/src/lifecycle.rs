@@ -8,12 +8,59 @@ use std::time::Duration;
 
 use sidero_proto::api;
 use sidero_proto::api::agent_client::AgentClient;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::bmc::{self, BmcError, Ipmi};
 use crate::disks::Disk;
 use crate::retry::{Retry, RetryError};
 use crate::wipe::{self, WipeMode};
+
+/// gRPC metadata key carrying the agent token (the manager's `x-sidero-agent-token`).
+pub const TOKEN_METADATA: &str = "x-sidero-agent-token";
+
+/// Adds the agent token (`sidero.token=` from the kernel command line) to every call; the
+/// manager needs it for accepted servers whose agent calls from another address than the one
+/// it registered from. Without a token, calls go out as upstream's.
+#[derive(Clone, Default)]
+pub struct AgentToken(Option<AsciiMetadataValue>);
+
+impl AgentToken {
+    /// The token to send; `None` or a value that is not valid metadata sends nothing.
+    pub fn new(token: Option<&str>) -> AgentToken {
+        AgentToken(token.and_then(|t| AsciiMetadataValue::try_from(t).ok()))
+    }
+}
+
+impl std::fmt::Debug for AgentToken {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AgentToken(set)"
+        } else {
+            "AgentToken(none)"
+        })
+    }
+}
+
+impl Interceptor for AgentToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(t) = &self.0 {
+            req.metadata_mut().insert(TOKEN_METADATA, t.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The Agent API client the lifecycle talks through.
+pub type AgentApi = AgentClient<InterceptedService<Channel, AgentToken>>;
+
+/// An [`AgentApi`] over `channel`, sending `token` with every call.
+pub fn client(channel: Channel, token: Option<&str>) -> AgentApi {
+    AgentClient::with_interceptor(channel, AgentToken::new(token))
+}
 
 /// What the agent found on the machine.
 #[derive(Debug, Clone, Default)]
@@ -126,7 +173,7 @@ pub enum LifecycleError {
 
 /// Runs the conversation with the Agent API.
 pub async fn run(
-    client: AgentClient<Channel>,
+    client: AgentApi,
     inv: &Inventory,
     opts: &Options,
 ) -> Result<Outcome, LifecycleError> {
@@ -182,12 +229,7 @@ pub async fn run(
     Ok(outcome)
 }
 
-async fn report_addresses(
-    client: &AgentClient<Channel>,
-    uuid: &str,
-    inv: &Inventory,
-    opts: &Options,
-) {
+async fn report_addresses(client: &AgentApi, uuid: &str, inv: &Inventory, opts: &Options) {
     let Some(addresses) = inv.addresses.clone() else {
         tracing::warn!("could not list the machine's addresses; not reporting them");
         return;
@@ -212,7 +254,7 @@ async fn report_addresses(
 }
 
 async fn wipe_with_heartbeats(
-    client: &AgentClient<Channel>,
+    client: &AgentApi,
     uuid: &str,
     inv: &Inventory,
     opts: &Options,
@@ -250,7 +292,7 @@ async fn wipe_with_heartbeats(
 }
 
 /// Sends a heartbeat now and then every `every`, until aborted; failures are logged only.
-pub async fn heartbeats(client: AgentClient<Channel>, uuid: String, every: Duration) {
+pub async fn heartbeats(client: AgentApi, uuid: String, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
@@ -312,11 +354,7 @@ async fn wipe_all(
     Ok(wiped)
 }
 
-async fn setup_bmc(
-    client: &AgentClient<Channel>,
-    uuid: &str,
-    opts: &Options,
-) -> Result<(), String> {
+async fn setup_bmc(client: &AgentApi, uuid: &str, opts: &Options) -> Result<(), String> {
     let opener = opts.bmc.clone();
     let found = tokio::task::spawn_blocking(move || {
         let mut ipmi = opener()?;
@@ -363,7 +401,7 @@ async fn setup_bmc(
 }
 
 async fn update_bmc(
-    client: &AgentClient<Channel>,
+    client: &AgentApi,
     uuid: &str,
     opts: &Options,
     ip: String,

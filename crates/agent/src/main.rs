@@ -63,7 +63,16 @@ fn set_path() {
 async fn run() -> anyhow::Result<()> {
     let text = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
     let args = cmdline::parse(&text)?;
-    tracing::info!("boot NIC {}, Agent API at {}", args.mac, args.endpoint);
+    tracing::info!(
+        "boot NIC {}, Agent API at {}, agent token {}",
+        args.mac,
+        args.endpoint,
+        if args.token.is_some() {
+            "present"
+        } else {
+            "absent"
+        }
+    );
     modules::load_listed(Path::new("/"), Path::new("/etc/modules.order"));
     modules::coldplug(Path::new("/sys"));
     network::up(&args.mac, &network::NetOptions::pid1()).await?;
@@ -72,7 +81,7 @@ async fn run() -> anyhow::Result<()> {
         .context("endpoint")?
         .connect_timeout(Duration::from_secs(10))
         .connect_lazy();
-    let client = sidero_proto::api::agent_client::AgentClient::new(channel);
+    let client = lifecycle::client(channel, args.token.as_deref());
 
     let inventory = inventory::gather(Path::new("/sys")).await;
     let opts = Options {

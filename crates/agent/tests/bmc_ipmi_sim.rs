@@ -244,13 +244,9 @@ async fn lifecycle_reports_the_bmc_to_the_manager() {
             max_wait: Duration::from_secs(2),
         },
     };
-    let out = lifecycle::run(
-        sidero_proto::api::agent_client::AgentClient::new(channel),
-        &inv,
-        &opts,
-    )
-    .await
-    .unwrap();
+    let out = lifecycle::run(lifecycle::client(channel, None), &inv, &opts)
+        .await
+        .unwrap();
     assert!(out.plan.setup_bmc);
     assert_eq!(out.bmc, Some(Ok(())));
 

@@ -15,7 +15,6 @@ use sidero_agent::wipe::{MIB, WipeMode};
 use sidero_api::metal::v1alpha2::Server;
 use sidero_controller_manager::agent::{self, AgentConfig};
 use sidero_controller_manager::http::{combined, serve};
-use sidero_proto::api::agent_client::AgentClient;
 use sidero_smbios::build::{Table, entry_point_v3};
 use sidero_smbios::{Version, fixtures};
 use tonic::transport::Channel;
@@ -23,7 +22,7 @@ use tonic::transport::Channel;
 const DISK_BYTES: usize = 6 * MIB as usize;
 
 /// Starts the Agent API on 127.0.0.1 with `config`; returns a client for it and for Kubernetes.
-async fn start(config: AgentConfig) -> (AgentClient<Channel>, Client) {
+async fn start(config: AgentConfig) -> (lifecycle::AgentApi, Client) {
     let _ = tracing_subscriber::fmt().with_env_filter("info").try_init();
     let client = sidero_testenv::shared().unwrap().client().await.unwrap();
     let app = combined(axum::Router::new(), agent::routes(client.clone(), config));
@@ -33,7 +32,7 @@ async fn start(config: AgentConfig) -> (AgentClient<Channel>, Client) {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect_lazy();
-    (AgentClient::new(channel), client)
+    (lifecycle::client(channel, None), client)
 }
 
 fn config(auto_accept: bool, insecure_wipe: bool) -> AgentConfig {
@@ -270,7 +269,7 @@ async fn unreachable_api_fails_after_the_retry_budget() {
     let mut opts = options(dev.path());
     opts.retry.total = Duration::from_secs(2);
     let started = std::time::Instant::now();
-    let err = lifecycle::run(AgentClient::new(channel), &inv, &opts)
+    let err = lifecycle::run(lifecycle::client(channel, None), &inv, &opts)
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -326,4 +325,73 @@ async fn heartbeats_mark_the_wipe_in_progress() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     beat.abort();
+}
+
+/// An accepted server whose agent comes back from another address than it registered from
+/// (its lease changed): refused without the token `/ipxe` handed it, served with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_sends_its_token_to_an_authenticated_api() {
+    let _ = tracing_subscriber::fmt().with_env_filter("info").try_init();
+    let kube = sidero_testenv::shared().unwrap().client().await.unwrap();
+    let key = sidero_netboot::token::derive_key(b"lifecycle token test");
+    let auth = agent::AgentAuth {
+        key,
+        token_ttl: Duration::from_secs(600),
+    };
+    let app = combined(
+        axum::Router::new(),
+        agent::routes_with_auth(kube.clone(), config(false, true), Some(auth)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app, std::future::pending()));
+    let channel = || {
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy()
+    };
+
+    let (bytes, uuid) = uuid_bytes(0xa7);
+    let servers: Api<Server> = Api::all(kube.clone());
+    let s: Server = serde_json::from_value(json!({
+        "apiVersion": "metal.sidero.dev/v1alpha2",
+        "kind": "Server",
+        "metadata": {
+            "name": uuid,
+            "annotations": {"metal.sidero.dev/agent-address": "10.9.9.9"},
+        },
+        "spec": {"accepted": true},
+    }))
+    .unwrap();
+    servers.create(&Default::default(), &s).await.unwrap();
+    let (sys, dev) = machine(bytes);
+    let inv = inventory::gather(sys.path()).await;
+
+    let mut opts = options(dev.path());
+    opts.retry.total = Duration::from_secs(1);
+    let err = lifecycle::run(lifecycle::client(channel(), None), &inv, &opts)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("without an agent token"), "{err}");
+
+    let token = sidero_netboot::token::issue_agent(
+        &key,
+        &uuid,
+        sidero_controller_manager::http::unix_now(),
+        600,
+    );
+    let out = lifecycle::run(
+        lifecycle::client(channel(), Some(&token)),
+        &inv,
+        &options(dev.path()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.uuid, uuid);
+    let s = server(&kube, &uuid).await;
+    assert_eq!(s["status"]["isClean"], true, "{s:#}");
+    assert_eq!(
+        s["metadata"]["annotations"]["metal.sidero.dev/agent-address"],
+        "127.0.0.1"
+    );
 }

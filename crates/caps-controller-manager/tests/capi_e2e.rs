@@ -211,6 +211,8 @@ async fn cluster_from_template_binds_servers_and_serves_valid_configs() {
         },
         boot_script: sidero_netboot::script::boot_script("127.0.0.1", 8081),
         release: None,
+        agent_tokens: None,
+        cache: None,
     });
     let d = Dirs {
         env: dirs.path().join("env"),

@@ -92,6 +92,14 @@ pub struct Flags {
     /// Bind config tokens to the address that fetched the iPXE script.
     #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub config_token_bind_address: bool,
+    /// Serve the Agent API to anyone, as upstream (ours refuses calls about an accepted
+    /// server unless they come from the address it registered from or carry its agent token).
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub insecure_agent_api: bool,
+    /// Lifetime of an agent token (`sidero.token=` in the agent's kernel arguments); long
+    /// enough for a full wipe.
+    #[arg(long, default_value = "24h", value_parser = duration)]
+    pub agent_token_ttl: Duration,
     /// Wipe/reboot timeout (the agent heartbeats every third of it).
     #[arg(long, default_value = "20m", value_parser = duration)]
     pub server_reboot_timeout: Duration,
@@ -300,6 +308,8 @@ mod tests {
         assert_eq!(f.server_reboot_timeout, Duration::from_secs(1200));
         assert!(!f.insecure_configdata && f.config_token_bind_address);
         assert_eq!(f.config_token_ttl, Duration::from_secs(3600));
+        assert!(!f.insecure_agent_api);
+        assert_eq!(f.agent_token_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(f.boot_from_disk_method, "ipxe-exit");
         assert_eq!(f.ipmi_pxe_method, "uefi");
         assert_eq!(f.power.test_power_simulated_silent_failure_prob, 0.0);

@@ -345,9 +345,16 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let server_side =
         siderolink::server_side(&id, wg_endpoint).context("describing the SideroLink server")?;
-    let agent_routes = sidero_controller_manager::agent::routes(
+    let agent_auth =
+        (!flags.insecure_agent_api).then(|| sidero_controller_manager::agent::AgentAuth {
+            key: sidero_netboot::token::derive_key(id.private_key.as_bytes()),
+            token_ttl: flags.agent_token_ttl,
+        });
+    tracing::info!(authenticated = agent_auth.is_some(), "agent API");
+    let agent_routes = sidero_controller_manager::agent::routes_with_auth(
         client.clone(),
         sidero_controller_manager::agent::AgentConfig::from_flags(&flags),
+        agent_auth.clone(),
     )
     .add_service(
         siderolink::provision::ProvisionApi::new(client.clone(), server_side).into_server(),
@@ -363,11 +370,14 @@ async fn main() -> anyhow::Result<()> {
         bind_address: flags.config_token_bind_address,
     });
     tracing::info!(authenticated = release.is_some(), "machine config release");
+    let cache = http::BootCache::start(&client);
     let state = Arc::new(BootState {
+        cache: Some(cache),
         client,
         config,
         boot_script: script,
         release,
+        agent_tokens: agent_auth,
     });
     let dirs = Dirs {
         env: flags.env_dir.clone().into(),

@@ -117,6 +117,8 @@ async fn start() -> Fixture {
         },
         boot_script: sidero_netboot::script::boot_script("127.0.0.1", 8081),
         release: None,
+        agent_tokens: None,
+        cache: None,
     });
     let d = Dirs {
         env: dirs.path().join("env"),

@@ -201,7 +201,11 @@ async fn harness(test: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
 
 impl Harness {
     fn path(&self, env: &str, file: &str) -> PathBuf {
-        self.dir.path().join(env).join(file)
+        self.config.env_dir.join(env).join(file)
+    }
+
+    fn dir_of(&self, env: &str) -> PathBuf {
+        self.config.env_dir.join(env)
     }
 
     async fn create(&self, name: &str, kernel: serde_json::Value, initrd: serde_json::Value) {
@@ -681,4 +685,118 @@ async fn unusable_specs_and_names_are_reported_without_downloading() {
         .delete("agent-amd64", &DeleteParams::default())
         .await
         .unwrap();
+}
+
+/// A tiny tmpfs mounted for one test (we are root in the test environment), unmounted when
+/// dropped, also on panic.
+struct TinyFs(tempfile::TempDir);
+
+impl TinyFs {
+    fn mount(size: &str) -> TinyFs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount tmpfs (root needed): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyFs(dir)
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Fault: the environment folder's filesystem is full. The new kernel cannot be written:
+/// its condition turns `False` with a `WriteFailed` Event that says "No space left on
+/// device", the partial file is removed (the space comes back), and the old kernel is still
+/// served at `/env/`. Once the asset fits, the retry succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_reported_and_the_old_assets_still_served() {
+    let fs = TinyFs::mount("1m");
+    let env_dir = fs.0.path().to_path_buf();
+    let h = harness("diskfull", |c| c.env_dir = env_dir.clone()).await;
+    let old = bytes(7, 300_000);
+    let big = bytes(8, 2 * 1024 * 1024);
+    let small = bytes(9, 200_000);
+    h.server.set("/old", Route::ok(&old));
+    h.server.set("/new", Route::ok(&big));
+    let (old_url, new_url) = (h.server.url("/old"), h.server.url("/new"));
+    h.create("full-env", json!({"url": old_url}), json!(null))
+        .await;
+    h.wait_condition("full-env", &old_url, "True").await;
+
+    // The boot listener serving the same folder.
+    let boot = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", boot.local_addr().unwrap());
+    let state = std::sync::Arc::new(sidero_controller_manager::http::BootState {
+        client: h.client.clone(),
+        config: sidero_netboot::boot::BootConfig {
+            endpoints: sidero_netboot::args::Endpoints {
+                api_host: "127.0.0.1".into(),
+                api_port: 8081,
+                siderolink_address: "fdae:2859:5bb1:7a03::1".into(),
+            },
+            extra_agent_args: sidero_netboot::cmdline::Cmdline::parse(""),
+            boot_from_disk_method: "ipxe-exit".into(),
+        },
+        boot_script: String::new(),
+        release: None,
+        agent_tokens: None,
+        cache: None,
+    });
+    let dirs = sidero_controller_manager::http::Dirs {
+        env: fs.0.path().to_path_buf(),
+        tftp: fs.0.path().join("tftp"),
+    };
+    tokio::spawn(sidero_controller_manager::http::serve(
+        boot,
+        sidero_controller_manager::http::router(state, &dirs),
+        std::future::pending(),
+    ));
+    let served = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "10"])
+            .arg(format!("{base}/env/full-env/vmlinuz"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    assert_eq!(served(), old);
+
+    h.patch_spec("full-env", json!({"kernel": {"url": new_url}}))
+        .await;
+    h.wait_condition("full-env", &new_url, "False").await;
+    let note = h
+        .wait_event("full-env", "WriteFailed", "No space left on device")
+        .await;
+    eprintln!("disk full: {note}");
+    assert_eq!(read(&h.path("full-env", "vmlinuz")), old);
+    assert_eq!(served(), old, "the old kernel is still served");
+    wait_for("the partial download removed", || async {
+        (files(&h.dir_of("full-env")) == ["vmlinuz"]).then_some(())
+    })
+    .await;
+
+    // The asset shrinks to fit: the retry succeeds and the new kernel is served.
+    h.server.set("/new", Route::ok(&small));
+    h.wait_condition("full-env", &new_url, "True").await;
+    assert_eq!(served(), small);
 }

@@ -18,6 +18,9 @@ pub const TALOS_DEFAULT_ARGS: [&str; 9] = [
     "proc_mem.force_override=never",
 ];
 
+/// Kernel argument carrying the agent token.
+pub const AGENT_TOKEN_ARG: &str = "sidero.token";
+
 /// Where servers reach us: the advertised API endpoint (`--api-endpoint`, `--api-port`) and
 /// the SideroLink server address (the `::1` of the installation's /64).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +39,17 @@ pub struct Endpoints {
 ///
 /// Unlike upstream, an IPv6 `sidero.endpoint` is bracketed so that it is a usable address.
 pub fn agent_args(mac: Option<&str>, ep: &Endpoints, extra: &Cmdline) -> Vec<String> {
+    agent_args_with_token(mac, ep, extra, None)
+}
+
+/// [`agent_args`] plus `sidero.token=<agent token>` (see [`crate::token::issue_agent`]) when
+/// one is given; upstream agents ignore the unknown argument.
+pub fn agent_args_with_token(
+    mac: Option<&str>,
+    ep: &Endpoints,
+    extra: &Cmdline,
+    token: Option<&str>,
+) -> Vec<String> {
     let mut c = Cmdline::from_args(TALOS_DEFAULT_ARGS);
     for a in [
         "console=tty0",
@@ -47,6 +61,9 @@ pub fn agent_args(mac: Option<&str>, ep: &Endpoints, extra: &Cmdline) -> Vec<Str
     }
     c.push("sidero.mac", mac.unwrap_or_default());
     c.push("sidero.endpoint", &host_port(&ep.api_host, ep.api_port));
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        c.push(AGENT_TOKEN_ARG, t);
+    }
     c.apply_overrides(extra);
     c.items()
 }
@@ -116,6 +133,21 @@ mod tests {
         assert!(!args.contains("console=tty0"));
         assert!(args.contains(" sidero.mac sidero.endpoint="), "{args}");
         assert!(args.ends_with(" sidero.debug=1"));
+    }
+
+    #[test]
+    fn the_agent_token_follows_the_endpoint() {
+        let args = agent_args_with_token(
+            Some("52:54:00:12:34:56"),
+            &ep(),
+            &Cmdline::default(),
+            Some("tok"),
+        );
+        let plain = agent_args(Some("52:54:00:12:34:56"), &ep(), &Cmdline::default());
+        assert_eq!(args.last().map(String::as_str), Some("sidero.token=tok"));
+        assert_eq!(&args[..args.len() - 1], &plain[..]);
+        let none = agent_args_with_token(None, &ep(), &Cmdline::default(), Some(""));
+        assert!(!none.iter().any(|a| a.starts_with("sidero.token")));
     }
 
     #[test]

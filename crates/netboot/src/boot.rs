@@ -5,7 +5,7 @@
 use sidero_api::infra::v1alpha3::ServerBinding;
 use sidero_api::metal::v1alpha2::{CONDITION_PXE_BOOTED, Environment, Server, ServerClass};
 
-use crate::args::{Endpoints, agent_args, talos_args};
+use crate::args::{Endpoints, agent_args_with_token, talos_args};
 use crate::cmdline::Cmdline;
 use crate::script::{EXIT_SCRIPT, SANBOOT_SCRIPT, environment_script};
 
@@ -168,6 +168,9 @@ pub struct Inputs<'a> {
     pub config: &'a BootConfig,
     /// The config token for this server and requester, when config release is authenticated.
     pub config_token: Option<&'a str>,
+    /// The agent token handed to the agent environment (`sidero.token=`), when the Agent API
+    /// is authenticated and the requester may have one.
+    pub agent_token: Option<&'a str>,
 }
 
 fn respond(status: u16, body: impl Into<String>, branch: &'static str) -> Decision {
@@ -251,10 +254,11 @@ pub fn decide(i: &Inputs<'_>) -> Decision {
 
 fn agent(i: &Inputs<'_>) -> Decision {
     let name = format!("agent-{}", i.query.arch.as_str());
-    let args = agent_args(
+    let args = agent_args_with_token(
         i.query.mac.as_deref(),
         &i.config.endpoints,
         &i.config.extra_agent_args,
+        i.agent_token,
     );
     respond(200, environment_script(&name, &args), "agent")
 }

@@ -89,6 +89,7 @@ fn run(
         environment: None,
         config: &cfg,
         config_token: None,
+        agent_token: None,
     };
     let mut asked = Vec::new();
     for _ in 0..3 {
@@ -269,6 +270,7 @@ fn global_flag_applies_without_server_or_class_method() {
         environment: None,
         config: &cfg,
         config_token: None,
+        agent_token: None,
     };
     assert!(matches!(
         decide(&i),

@@ -21,6 +21,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 const MAC_LEN: usize = 16;
 const DOMAIN: &[u8] = b"sidero-configdata-token-v1\0";
+/// Agent tokens use their own domain, so that neither kind of token opens the other's door.
+const AGENT_DOMAIN: &[u8] = b"sidero-agent-token-v1\0";
 
 /// Why a token was refused (shown in the 403 body and the Event).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,9 +54,15 @@ pub fn derive_key(secret: &[u8]) -> [u8; 32] {
 
 /// The MAC state for one token; `None` only if HMAC refused the key, which it never does for
 /// 32 bytes.
-fn mac(key: &[u8; 32], uuid: &str, addr: Option<IpAddr>, expiry: u64) -> Option<HmacSha256> {
+fn mac_in(
+    domain: &[u8],
+    key: &[u8; 32],
+    uuid: &str,
+    addr: Option<IpAddr>,
+    expiry: u64,
+) -> Option<HmacSha256> {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
-    mac.update(DOMAIN);
+    mac.update(domain);
     mac.update(uuid.as_bytes());
     mac.update(b"\0");
     if let Some(a) = addr {
@@ -68,10 +76,40 @@ fn mac(key: &[u8; 32], uuid: &str, addr: Option<IpAddr>, expiry: u64) -> Option<
 /// A token for `uuid` (bound to `addr` when given), valid until `now + ttl` (seconds since
 /// the Unix epoch).
 pub fn issue(key: &[u8; 32], uuid: &str, addr: Option<IpAddr>, now: u64, ttl: u64) -> String {
+    issue_in(DOMAIN, key, uuid, addr, now, ttl)
+}
+
+/// An agent token for `uuid`, valid until `now + ttl`: `/ipxe` puts it into the agent's
+/// kernel arguments (`sidero.token=`), the agent sends it with every Agent API call, and the
+/// Agent API accepts calls about an accepted Server only with it (or from the address the
+/// server registered from). Agent tokens never open `/configdata`, nor config tokens the Agent
+/// API.
+pub fn issue_agent(key: &[u8; 32], uuid: &str, now: u64, ttl: u64) -> String {
+    issue_in(AGENT_DOMAIN, key, uuid, None, now, ttl)
+}
+
+/// Checks an agent token presented in an Agent API call about `uuid`.
+pub fn verify_agent(
+    key: &[u8; 32],
+    token: Option<&str>,
+    uuid: &str,
+    now: u64,
+) -> Result<(), TokenError> {
+    verify_in(AGENT_DOMAIN, key, token, uuid, None, now)
+}
+
+fn issue_in(
+    domain: &[u8],
+    key: &[u8; 32],
+    uuid: &str,
+    addr: Option<IpAddr>,
+    now: u64,
+    ttl: u64,
+) -> String {
     let expiry = now.saturating_add(ttl);
     let mut raw = Vec::with_capacity(8 + MAC_LEN);
     raw.extend_from_slice(&expiry.to_be_bytes());
-    if let Some(m) = mac(key, uuid, addr, expiry) {
+    if let Some(m) = mac_in(domain, key, uuid, addr, expiry) {
         raw.extend_from_slice(&m.finalize().into_bytes()[..MAC_LEN]);
     }
     URL_SAFE_NO_PAD.encode(raw)
@@ -80,6 +118,17 @@ pub fn issue(key: &[u8; 32], uuid: &str, addr: Option<IpAddr>, now: u64, ttl: u6
 /// Checks a token presented with a request for `uuid` from `addr` (`None` when tokens are not
 /// bound to addresses).
 pub fn verify(
+    key: &[u8; 32],
+    token: Option<&str>,
+    uuid: &str,
+    addr: Option<IpAddr>,
+    now: u64,
+) -> Result<(), TokenError> {
+    verify_in(DOMAIN, key, token, uuid, addr, now)
+}
+
+fn verify_in(
+    domain: &[u8],
     key: &[u8; 32],
     token: Option<&str>,
     uuid: &str,
@@ -101,7 +150,7 @@ pub fn verify(
     be.copy_from_slice(exp);
     let expiry = u64::from_be_bytes(be);
     // Checked before the expiry so that a forged expiry does not tell anything.
-    mac(key, uuid, addr, expiry)
+    mac_in(domain, key, uuid, addr, expiry)
         .ok_or(TokenError::Invalid)?
         .verify_truncated_left(tag)
         .map_err(|_| TokenError::Invalid)?;
@@ -154,6 +203,34 @@ mod tests {
         assert_eq!(
             verify(&other, Some(&t), "uuid-1", ip("10.5.0.7"), NOW),
             Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn agent_and_config_tokens_do_not_open_each_others_doors() {
+        let k = key();
+        let agent = issue_agent(&k, "uuid-1", NOW, 600);
+        assert_eq!(verify_agent(&k, Some(&agent), "uuid-1", NOW + 600), Ok(()));
+        assert_eq!(
+            verify_agent(&k, Some(&agent), "uuid-2", NOW),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify_agent(&k, Some(&agent), "uuid-1", NOW + 601),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            verify(&k, Some(&agent), "uuid-1", None, NOW),
+            Err(TokenError::Invalid)
+        );
+        let config = issue(&k, "uuid-1", None, NOW, 600);
+        assert_eq!(
+            verify_agent(&k, Some(&config), "uuid-1", NOW),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify_agent(&k, None, "uuid-1", NOW),
+            Err(TokenError::Missing)
         );
     }
 

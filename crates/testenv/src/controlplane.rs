@@ -23,6 +23,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// A running etcd + kube-apiserver pair. Dropping it stops both and removes its files.
 pub struct ControlPlane {
     apiserver: Proc,
+    apiserver_bin: PathBuf,
+    apiserver_args: Vec<String>,
     etcd: Proc,
     url: String,
     kubeconfig: PathBuf,
@@ -157,6 +159,7 @@ impl ControlPlane {
             &api_args,
             &d.join("kube-apiserver.log"),
         )?;
+        let apiserver_bin = apiserver_bin.to_path_buf();
 
         let kubeconfig = d.join("kubeconfig");
         write(
@@ -165,6 +168,8 @@ impl ControlPlane {
         )?;
         let mut cp = ControlPlane {
             apiserver,
+            apiserver_bin,
+            apiserver_args: api_args,
             etcd,
             url,
             kubeconfig,
@@ -238,6 +243,29 @@ impl ControlPlane {
     /// Process ids of (etcd, kube-apiserver), for tests that inject faults.
     pub fn pids(&self) -> (Option<u32>, Option<u32>) {
         (self.etcd.pid(), self.apiserver.pid())
+    }
+
+    /// Stops kube-apiserver (SIGTERM, SIGKILL after 10 s) and waits for its exit; etcd keeps
+    /// running, so [`ControlPlane::start_apiserver`] brings the same cluster back. For fault
+    /// tests: clients see connection refused on the API port meanwhile.
+    pub fn stop_apiserver(&mut self) {
+        self.apiserver.stop(Duration::from_secs(10));
+    }
+
+    /// Starts kube-apiserver again on the same port, certificates and etcd, and waits until
+    /// it is ready (up to 60 s). A no-op when it is running.
+    pub fn start_apiserver(&mut self) -> Result<(), Error> {
+        if self.apiserver.running() {
+            return Ok(());
+        }
+        let log = self.dir.path().join("kube-apiserver.restarted.log");
+        self.apiserver = Proc::spawn(
+            "kube-apiserver",
+            &self.apiserver_bin,
+            &self.apiserver_args,
+            &log,
+        )?;
+        self.wait_ready(Instant::now() + START_TIMEOUT)
     }
 
     /// A kubeconfig for another user (client certificate signed by the client CA), written

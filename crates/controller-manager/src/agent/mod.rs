@@ -9,6 +9,8 @@
 //! * `UpdateBMCInfo` records the BMC endpoint, and its credentials in the Secret
 //!   `default/<uuid>-bmc` (never in the `Server`).
 //!
+//! Once a Server is accepted, only its agent may call about it ([`auth`]).
+//!
 //! Decisions are pure functions in [`decide`]; [`AgentService`] reads, decides and writes.
 //! Status and spec writes are merge patches guarded by the `resourceVersion` that was read,
 //! retried on conflict, so concurrent writes by the controllers are never overwritten.
@@ -16,12 +18,14 @@
 //!
 //! Mount it with [`routes`] and [`crate::http::combined`].
 
+pub mod auth;
 pub mod decide;
 mod error;
 mod service;
 
 use std::time::Duration;
 
+pub use auth::AgentAuth;
 pub use error::AgentError;
 pub use service::AgentService;
 
@@ -84,7 +88,21 @@ impl Default for AgentConfig {
 /// The gRPC routes serving `api.Agent`, ready for [`crate::http::combined`]. Messages larger
 /// than [`MAX_MESSAGE_SIZE`] are refused.
 pub fn routes(client: kube::Client, config: AgentConfig) -> tonic::service::Routes {
-    tonic::service::Routes::new(AgentService::new(client, config).into_server())
+    routes_with_auth(client, config, None)
+}
+
+/// [`routes`], serving calls about accepted Servers only to their agent when `auth` is set
+/// (see [`auth`]).
+pub fn routes_with_auth(
+    client: kube::Client,
+    config: AgentConfig,
+    auth: Option<AgentAuth>,
+) -> tonic::service::Routes {
+    tonic::service::Routes::new(
+        AgentService::new(client, config)
+            .with_auth(auth)
+            .into_server(),
+    )
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use sidero_proto::api;
 use sidero_proto::api::agent_server::{Agent, AgentServer};
 use tonic::{Request, Response, Status};
 
+use super::auth::{self, AgentAuth, TokenCheck, Verdict};
 use super::decide::{self, BMC_SECRET_NAMESPACE, BMC_SECRET_PASS_KEY, BMC_SECRET_USER_KEY};
 use super::{
     AgentConfig, AgentError, EVENT_BMC_UPDATE, EVENT_REGISTRATION, EVENT_REPORTER, EVENT_WIPE,
@@ -32,6 +33,33 @@ pub struct AgentService {
     client: Client,
     config: AgentConfig,
     recorder: Recorder,
+    auth: Option<AgentAuth>,
+}
+
+/// Who made a call: the peer address and the agent token, if any.
+#[derive(Clone, Debug, Default)]
+struct Caller {
+    peer: Option<std::net::IpAddr>,
+    token: Option<String>,
+}
+
+impl Caller {
+    /// Read before the request is consumed. The combined listener puts axum's `ConnectInfo`
+    /// into the request; tonic's own server its `TcpConnectInfo`.
+    fn of<T>(req: &Request<T>) -> Caller {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .or_else(|| req.remote_addr().map(|a| a.ip()))
+            .map(|ip| ip.to_canonical());
+        let token = req
+            .metadata()
+            .get(auth::AGENT_TOKEN_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Caller { peer, token }
+    }
 }
 
 impl AgentService {
@@ -48,7 +76,15 @@ impl AgentService {
             client,
             config,
             recorder,
+            auth: None,
         }
+    }
+
+    /// Serves calls about accepted Servers only to their agent (see [`auth`]); without this,
+    /// every call is served as upstream (`--insecure-agent-api`).
+    pub fn with_auth(mut self, auth: Option<AgentAuth>) -> AgentService {
+        self.auth = auth;
+        self
     }
 
     /// The tonic server for this service, refusing messages over [`MAX_MESSAGE_SIZE`].
@@ -78,9 +114,21 @@ impl AgentService {
     }
 
     /// Publishes a Normal event on `server`; a failure is only logged.
-    async fn publish(&self, server: &Server, (reason, note): (&str, &str), action: &str) {
+    async fn publish(&self, server: &Server, what: (&str, &str), action: &str) {
+        self.publish_typed(server, EventType::Normal, what, action)
+            .await;
+    }
+
+    /// Publishes an event of `type_` on `server`; a failure is only logged.
+    async fn publish_typed(
+        &self,
+        server: &Server,
+        type_: EventType,
+        (reason, note): (&str, &str),
+        action: &str,
+    ) {
         let ev = Event {
-            type_: EventType::Normal,
+            type_,
             reason: reason.into(),
             note: Some(note.into()),
             action: action.into(),
@@ -88,6 +136,85 @@ impl AgentService {
         };
         if let Err(e) = self.recorder.publish(&ev, &server.object_ref(&())).await {
             tracing::warn!(server = %server.name_any(), reason, error = %e, "publishing an event failed");
+        }
+    }
+
+    /// Refuses a call about the Server `uuid` unless [`auth::authorize`] allows it; an
+    /// unknown server passes (the handler answers `NotFound`).
+    async fn check(&self, rpc: &str, uuid: &str, caller: &Caller) -> Result<(), Status> {
+        if self.auth.is_none() {
+            return Ok(());
+        }
+        match self.servers().get_opt(uuid).await {
+            Ok(Some(server)) => self.check_server(rpc, &server, caller, false).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(failed(rpc, uuid, e.into())),
+        }
+    }
+
+    /// [`Self::check`] for a Server already read; `registration` for `CreateServer`.
+    async fn check_server(
+        &self,
+        rpc: &str,
+        server: &Server,
+        caller: &Caller,
+        registration: bool,
+    ) -> Result<(), Status> {
+        let Some(a) = &self.auth else {
+            return Ok(());
+        };
+        let uuid = server.name_any();
+        let token = TokenCheck::of(
+            &a.key,
+            caller.token.as_deref(),
+            &uuid,
+            crate::http::unix_now(),
+        );
+        let recorded = auth::recorded_address(server.metadata.annotations.as_ref());
+        match auth::authorize(
+            server.spec.accepted,
+            registration,
+            recorded,
+            caller.peer,
+            &token,
+        ) {
+            Verdict::Allow { record } => {
+                if let (true, Some(peer)) = (record, caller.peer) {
+                    self.record_address(&uuid, peer).await;
+                }
+                Ok(())
+            }
+            Verdict::Deny(reason) => {
+                let msg = format!("{rpc} for server {uuid} refused: {reason}");
+                tracing::warn!(rpc, server = %uuid, peer = ?caller.peer, token = ?token_kind(&token), %reason, "agent API call refused");
+                // kube's Recorder folds events with the same action into one series that
+                // keeps the first note: the token kind keeps different refusals apart.
+                let action = format!("{rpc} token={}", token_kind(&token));
+                self.publish_typed(
+                    server,
+                    EventType::Warning,
+                    (auth::EVENT_REFUSED, &msg),
+                    &action,
+                )
+                .await;
+                Err(Status::permission_denied(msg))
+            }
+        }
+    }
+
+    /// Stores `peer` as the Server's agent address; a failure is only logged (the next
+    /// call records it again).
+    async fn record_address(&self, uuid: &str, peer: std::net::IpAddr) {
+        let patch = json!({"metadata": {"annotations": {(auth::AGENT_ADDRESS_ANNOTATION): peer.to_string()}}});
+        match self
+            .servers()
+            .patch(uuid, &Self::patch_params(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => tracing::info!(server = %uuid, %peer, "agent address recorded"),
+            Err(e) => {
+                tracing::warn!(server = %uuid, %peer, error = %e, "recording the agent address failed")
+            }
         }
     }
 
@@ -214,6 +341,15 @@ fn conflict(uuid: &str) -> AgentError {
     }
 }
 
+/// What kind of token a call carried, for logs (never the token itself).
+fn token_kind(t: &TokenCheck) -> &'static str {
+    match t {
+        TokenCheck::Absent => "none",
+        TokenCheck::Valid => "valid",
+        TokenCheck::Invalid(_) => "invalid",
+    }
+}
+
 /// Logs a failed call and turns it into its gRPC status.
 fn failed(rpc: &str, uuid: &str, e: AgentError) -> Status {
     tracing::warn!(rpc, server = %uuid, code = ?e.code(), error = %e, "agent API call failed");
@@ -226,12 +362,16 @@ impl Agent for AgentService {
         &self,
         request: Request<api::CreateServerRequest>,
     ) -> Result<Response<api::CreateServerResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let uuid = decide::create_request_uuid(&req).map_err(|e| failed("CreateServer", "", e))?;
         let server = match self.servers().get_opt(uuid).await {
-            Ok(Some(s)) => s,
+            Ok(Some(s)) => {
+                self.check_server("CreateServer", &s, &caller, true).await?;
+                s
+            }
             Ok(None) => self
-                .register(uuid, &req)
+                .register(uuid, &req, &caller)
                 .await
                 .map_err(|e| failed("CreateServer", uuid, e))?,
             Err(e) => return Err(failed("CreateServer", uuid, e.into())),
@@ -253,9 +393,11 @@ impl Agent for AgentService {
         &self,
         request: Request<api::MarkServerAsWipedRequest>,
     ) -> Result<Response<api::MarkServerAsWipedResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let uuid =
             decide::validate_uuid(&req.uuid).map_err(|e| failed("MarkServerAsWiped", "", e))?;
+        self.check("MarkServerAsWiped", uuid, &caller).await?;
         let server = self
             .update_status(uuid, |s| {
                 Some(decide::mark_wiped(s, jiff::Timestamp::now()))
@@ -271,9 +413,12 @@ impl Agent for AgentService {
         &self,
         request: Request<api::ReconcileServerAddressesRequest>,
     ) -> Result<Response<api::ReconcileServerAddressesResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let uuid = decide::validate_uuid(&req.uuid)
             .map_err(|e| failed("ReconcileServerAddresses", "", e))?;
+        self.check("ReconcileServerAddresses", uuid, &caller)
+            .await?;
         self.update_status(uuid, |s| {
             let current = s.addresses.as_deref().unwrap_or_default();
             decide::merge_addresses(current, &req.address).map(|addresses| ServerStatus {
@@ -291,8 +436,10 @@ impl Agent for AgentService {
         &self,
         request: Request<api::HeartbeatRequest>,
     ) -> Result<Response<api::HeartbeatResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let uuid = decide::validate_uuid(&req.uuid).map_err(|e| failed("Heartbeat", "", e))?;
+        self.check("Heartbeat", uuid, &caller).await?;
         self.update_status(uuid, |s| Some(decide::heartbeat(s, jiff::Timestamp::now())))
             .await
             .map_err(|e| failed("Heartbeat", uuid, e))?;
@@ -304,8 +451,10 @@ impl Agent for AgentService {
         &self,
         request: Request<api::UpdateBmcInfoRequest>,
     ) -> Result<Response<api::UpdateBmcInfoResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let uuid = decide::validate_uuid(&req.uuid).map_err(|e| failed("UpdateBMCInfo", "", e))?;
+        self.check("UpdateBMCInfo", uuid, &caller).await?;
         let info = decide::validate_bmc_info(req.bmc_info.as_ref())
             .map_err(|e| failed("UpdateBMCInfo", uuid, e))?;
         let server = self
@@ -333,6 +482,7 @@ impl AgentService {
         &self,
         uuid: &str,
         req: &api::CreateServerRequest,
+        caller: &Caller,
     ) -> Result<Server, AgentError> {
         if let Some(hw) = &req.hardware {
             for m in decide::count_mismatches(hw) {
@@ -345,7 +495,14 @@ impl AgentService {
                 );
             }
         }
-        let server = decide::new_server(uuid, req, &self.config);
+        let mut server = decide::new_server(uuid, req, &self.config);
+        if let (Some(_), Some(peer)) = (&self.auth, caller.peer) {
+            server
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert(auth::AGENT_ADDRESS_ANNOTATION.into(), peer.to_string());
+        }
         match self.servers().create(&PostParams::default(), &server).await {
             Ok(created) => {
                 tracing::info!(server = %uuid, hostname = %req.hostname, accepted = created.spec.accepted, "server auto-registered");

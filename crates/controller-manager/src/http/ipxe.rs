@@ -14,6 +14,9 @@ use sidero_api::metal::v1alpha2::{Environment, Server, ServerClass};
 use sidero_netboot::boot::{Decision, Inputs, Lookup, decide, parse_query};
 
 use super::BootState;
+use super::cache::{FRESH_READ_TIMEOUT, cached};
+use crate::agent::auth as agent_auth;
+use kube::runtime::reflector::Store;
 
 /// An owned lookup result; `Lookup` borrows from it.
 enum Owned<T> {
@@ -32,21 +35,38 @@ impl<T> Owned<T> {
     }
 }
 
-async fn get<K>(client: &kube::Client, name: &str) -> Owned<K>
+async fn get<K>(client: &kube::Client, cache: Option<&Store<K>>, name: &str) -> Owned<K>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
         + Clone
         + DeserializeOwned
-        + std::fmt::Debug,
+        + std::fmt::Debug
+        + 'static,
 {
     if name.is_empty() {
         return Owned::NotFound;
     }
-    match Api::<K>::all(client.clone()).get_opt(name).await {
-        Ok(Some(k)) => Owned::Found(k),
-        Ok(None) => Owned::NotFound,
-        Err(e) => {
-            tracing::warn!(kind = %K::kind(&()), name, error = %e, "lookup failed");
+    let fresh = tokio::time::timeout(
+        FRESH_READ_TIMEOUT,
+        Api::<K>::all(client.clone()).get_opt(name),
+    )
+    .await;
+    let error = match fresh {
+        Ok(Ok(Some(k))) => return Owned::Found(k),
+        Ok(Ok(None)) => return Owned::NotFound,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {FRESH_READ_TIMEOUT:?}"),
+    };
+    match cache.and_then(|c| cached(c, name)) {
+        Some(found) => {
+            tracing::info!(kind = %K::kind(&()), name, error = %error, "lookup failed; answering from the cache");
+            match found {
+                Some(k) => Owned::Found((*k).clone()),
+                None => Owned::NotFound,
+            }
+        }
+        None => {
+            tracing::warn!(kind = %K::kind(&()), name, error = %error, "lookup failed");
             Owned::Failed
         }
     }
@@ -68,10 +88,28 @@ pub(super) async fn handler(
             r.ttl.as_secs(),
         )
     });
+    let cache = st.cache.as_ref();
     let (server, binding) = tokio::join!(
-        get::<Server>(&st.client, &query.uuid),
-        get::<ServerBinding>(&st.client, &query.uuid)
+        get::<Server>(&st.client, cache.map(|c| &c.servers), &query.uuid),
+        get::<ServerBinding>(&st.client, cache.map(|c| &c.bindings), &query.uuid)
     );
+    let agent_token = match (&st.agent_tokens, &server) {
+        (Some(a), Owned::Found(s))
+            if agent_auth::may_issue(
+                s.spec.accepted,
+                agent_auth::recorded_address(s.metadata.annotations.as_ref()),
+                remote.ip(),
+            ) =>
+        {
+            Some(sidero_netboot::token::issue_agent(
+                &a.key,
+                &query.uuid,
+                super::unix_now(),
+                a.token_ttl.as_secs(),
+            ))
+        }
+        _ => None,
+    };
     let mut class: Option<Owned<ServerClass>> = None;
     let mut environment: Option<Owned<Environment>> = None;
     // At most one class and one environment lookup: the loop ends in three rounds.
@@ -84,6 +122,7 @@ pub(super) async fn handler(
             environment: environment.as_ref().map(Owned::lookup),
             config: &st.config,
             config_token: token.as_deref(),
+            agent_token: agent_token.as_deref(),
         };
         match decide(&inputs) {
             Decision::Respond(r) => {
@@ -95,8 +134,12 @@ pub(super) async fn handler(
                     .insert(crate::metrics::Branch(r.branch));
                 return resp;
             }
-            Decision::NeedClass(name) => class = Some(get(&st.client, &name).await),
-            Decision::NeedEnvironment(name) => environment = Some(get(&st.client, &name).await),
+            Decision::NeedClass(name) => {
+                class = Some(get(&st.client, cache.map(|c| &c.classes), &name).await)
+            }
+            Decision::NeedEnvironment(name) => {
+                environment = Some(get(&st.client, cache.map(|c| &c.environments), &name).await)
+            }
         }
     }
     tracing::error!(uuid = %query.uuid, "ipxe decision did not converge");

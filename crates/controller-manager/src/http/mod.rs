@@ -2,6 +2,7 @@
 //! `/env/…`, `/tftp/…`; with `--siderolink` also [`logs`] (`/logs/<server>`, `/events/<server>`).
 //! HTTP/1.1 and h2c are both accepted; gRPC services join it through [`combined`].
 
+mod cache;
 mod configdata;
 mod grpc;
 mod ipxe;
@@ -19,6 +20,7 @@ use axum::routing::any;
 use sidero_netboot::boot::BootConfig;
 use tower_http::services::ServeDir;
 
+pub use cache::BootCache;
 pub use grpc::{combined, is_grpc};
 
 /// What the boot handlers need.
@@ -32,6 +34,12 @@ pub struct BootState {
     /// Authenticated config release; `None` serves `/configdata` to anyone who knows a UUID,
     /// as upstream (`--insecure-configdata`).
     pub release: Option<ConfigRelease>,
+    /// Agent tokens handed to accepted servers' agents (`sidero.token=`); `None` with
+    /// `--insecure-agent-api`.
+    pub agent_tokens: Option<crate::agent::AgentAuth>,
+    /// Watch-fed caches `/ipxe` answers from when the API server cannot be read; `None`
+    /// reads only from the API server.
+    pub cache: Option<BootCache>,
 }
 
 /// How machine configs are released (see [`sidero_netboot::token`]).
@@ -86,7 +94,7 @@ pub fn router(state: Arc<BootState>, dirs: &Dirs) -> Router {
 /// can follow a machine's boot from the manager's log.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let uri = req.uri().clone();
+    let uri = redact(req.uri());
     let remote = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -110,6 +118,24 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The request target with the value of every `token` query parameter replaced by
+/// `REDACTED`: a config token opens a machine config (CA keys included) and must not end up
+/// in logs.
+pub fn redact(uri: &http::Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("token") => format!("{k}=REDACTED"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -122,4 +148,30 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn tokens_are_redacted_from_logged_urls() {
+        let cases = [
+            (
+                "/configdata?token=abc&uuid=u1",
+                "/configdata?token=REDACTED&uuid=u1",
+            ),
+            (
+                "/configdata?uuid=u1&TOKEN=abc",
+                "/configdata?uuid=u1&TOKEN=REDACTED",
+            ),
+            ("/ipxe?uuid=u1&mac=m", "/ipxe?uuid=u1&mac=m"),
+            ("/boot.ipxe", "/boot.ipxe"),
+            ("/configdata?tokenx=1&token", "/configdata?tokenx=1&token"),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(redact(&uri.parse().unwrap()), want, "{uri}");
+        }
+    }
 }

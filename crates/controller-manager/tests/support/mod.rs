@@ -29,6 +29,8 @@ pub fn boot_state(client: Client, extra_args: &str) -> Arc<BootState> {
         },
         boot_script: sidero_netboot::script::boot_script("127.0.0.1", 8081),
         release: None,
+        agent_tokens: None,
+        cache: None,
     })
 }
 

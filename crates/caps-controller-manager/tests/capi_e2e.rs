@@ -295,6 +295,39 @@ async fn cluster_from_template_binds_servers_and_serves_valid_configs() {
     );
     eprintln!("control-plane machine {machine_owner} bound to e2e-cp-0; served config validated");
 
+    // What the SideroLink events sink writes into the binding (the node's address and
+    // hostname) reaches the MetalMachine, and from there CAPI core copies it to the Machine.
+    Api::<ServerBinding>::all(client.clone())
+        .patch(
+            "e2e-cp-0",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"addresses": ["192.0.2.10"], "hostname": "e2e-cp-0"}})),
+        )
+        .await
+        .unwrap();
+    let (machine_ar, _) = kube::discovery::pinned_kind(
+        &client,
+        &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "Machine"),
+    )
+    .await
+    .unwrap();
+    let machines = Api::<DynamicObject>::namespaced_with(client.clone(), "default", &machine_ar);
+    let addresses =
+        eventually_or_dump(&client, "Machine addresses from CAPI core", 120, || async {
+            let m = machines.get(&machine_owner).await.ok()?;
+            let a = m.data["status"]["addresses"].as_array()?.clone();
+            a.iter()
+                .any(|x| x["type"] == "InternalIP" && x["address"] == "192.0.2.10")
+                .then_some(a)
+        })
+        .await;
+    assert!(
+        addresses
+            .iter()
+            .any(|x| x["type"] == "Hostname" && x["address"] == "e2e-cp-0"),
+        "{addresses:?}"
+    );
+
     // Workers: CAPI creates their machines from the MachineDeployment; each gets its own
     // worker-box server and a valid worker config.
     let bindings: Api<ServerBinding> = Api::all(client.clone());

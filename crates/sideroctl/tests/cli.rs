@@ -266,6 +266,8 @@ async fn boot_endpoints(client: kube::Client, dir: &std::path::Path) -> (u16, u1
         },
         boot_script: script,
         release: None,
+        agent_tokens: None,
+        cache: None,
     });
     let dirs = Dirs {
         env: dir.join("env"),

@@ -94,6 +94,7 @@ pub fn router(state: Arc<BootState>, dirs: &Dirs) -> Router {
 /// can follow a machine's boot from the manager's log.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let uri = redact(req.uri());
     let remote = req
         .extensions()
@@ -108,7 +109,7 @@ async fn log_request(req: Request, next: Next) -> Response {
             .map_or("-", |b| b.0);
         m.boot_requests
             .get_or_create(&crate::metrics::BootLabels {
-                endpoint: crate::metrics::boot_endpoint(uri.path()),
+                endpoint: crate::metrics::boot_endpoint(&path),
                 branch,
                 status: resp.status().as_u16(),
             })

@@ -317,6 +317,9 @@ async fn managers_killed_at_random_points_stay_consistent() {
             format!("--tftp-addr=127.0.0.1:{tftp}"),
             "--disable-dhcp-proxy".into(),
             "--enable-leader-election=false".into(),
+            // Free loopback ports, not the defaults both managers share (:8443).
+            "--health-addr=127.0.0.1:0".into(),
+            "--diagnostics-address=127.0.0.1:0".into(),
             "--ipxe-dir=/usr/lib/ipxe".into(),
             format!("--tftp-dir={}", dir.path().join("tftp").display()),
             format!("--env-dir={}", dir.path().join("env").display()),
@@ -332,6 +335,7 @@ async fn managers_killed_at_random_points_stay_consistent() {
         program: PathBuf::from(env!("CARGO_BIN_EXE_caps-controller-manager")),
         args: vec![
             format!("--health-addr=127.0.0.1:{}", free_tcp()),
+            "--diagnostics-address=127.0.0.1:0".into(),
             kubeconfig,
         ],
         log: dir.path().join("caps.log"),

@@ -59,6 +59,11 @@ fn start_manager(kubeconfig: &std::path::Path, dir: &std::path::Path) -> (Guard,
         .arg(format!("--http-port={http}"))
         .arg(format!("--tftp-addr=127.0.0.1:{tftp}"))
         .args(["--disable-dhcp-proxy", "--enable-leader-election=false"])
+        // Free loopback ports, not upstream's :9440/:8443 (binding them is fatal).
+        .args([
+            "--health-addr=127.0.0.1:0",
+            "--diagnostics-address=127.0.0.1:0",
+        ])
         .args(["--ipxe-dir", "/usr/lib/ipxe"])
         .arg(format!("--tftp-dir={}", dir.join("tftp").display()))
         .arg(format!("--env-dir={}", dir.join("env").display()))

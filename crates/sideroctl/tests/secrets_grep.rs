@@ -135,6 +135,8 @@ async fn no_secret_in_logs_events_or_cli_output() {
         .args([
             "--disable-dhcp-proxy",
             "--enable-leader-election=false",
+            "--health-addr=127.0.0.1:0",
+            "--diagnostics-address=127.0.0.1:0",
             "--ipxe-dir=/usr/lib/ipxe",
             "--talos-assets-base=http://127.0.0.1:9/talos",
             "--ipmi-timeout=300ms",

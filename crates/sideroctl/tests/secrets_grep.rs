@@ -238,7 +238,7 @@ async fn no_secret_in_logs_events_or_cli_output() {
     let agent_token = script
         .split_whitespace()
         .find_map(|a| a.strip_prefix("sidero.token="))
-        .expect("an agent token")
+        .unwrap_or_else(|| panic!("no sidero.token= in the agent script:\n{script}"))
         .to_string();
 
     // Config tokens: a valid one (as /ipxe would issue to this address) and a forged one.

@@ -33,8 +33,13 @@ fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
 /// `2026-11-25T12:00:00.000000001Z` → `2026-11-25T12:00:00.000Z` (fraction cut to ms; other
 /// shapes are printed as they are).
 fn short_time(t: &str) -> String {
+    // `get`, not indexing: the node controls the text, and a multi-byte character there must
+    // not split (found by the `readable_lines` fuzz target).
     match (t.find('.'), t.strip_suffix('Z')) {
-        (Some(dot), Some(_)) if t.len() >= dot + 4 => format!("{}Z", &t[..dot + 4]),
+        (Some(dot), Some(_)) => match t.get(..dot + 4) {
+            Some(head) => format!("{head}Z"),
+            None => t.to_string(),
+        },
         _ => t.to_string(),
     }
 }
@@ -143,6 +148,21 @@ pub fn rfc3339_millis(ms: i64) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_time_cuts_to_milliseconds_and_never_splits_a_character() {
+        assert_eq!(
+            short_time("2026-11-25T12:00:00.000000001Z"),
+            "2026-11-25T12:00:00.000Z"
+        );
+        assert_eq!(short_time("12:00:00.5Z"), "12:00:00.5Z");
+        assert_eq!(short_time("no fraction Z"), "no fraction Z");
+        // The fuzz finding: a multi-byte character where the cut falls.
+        let odd = "2022-02-.1T\u{b6}2:42:02.74Z";
+        assert_eq!(short_time(odd), odd);
+        let line = format!(r#"{{"msg":"x","talos-time":"{odd}"}}"#);
+        assert!(format_log(&line).contains("x"));
+    }
 
     #[test]
     fn times() {

@@ -321,11 +321,13 @@ async fn cabpt_generates_bootstrap_data_that_talosctl_accepts() {
         config.contains("https://127.0.0.1:6443"),
         "endpoint missing:\n{config}"
     );
-    // CABPT also publishes the cluster's talosconfig (client credentials).
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .get("c1-talosconfig")
-        .await
-        .unwrap();
+    // CABPT also publishes the cluster's talosconfig (client credentials), in a write of its
+    // own that can land after the bootstrap data.
+    let secrets = Api::<Secret>::namespaced(client.clone(), ns);
+    eventually("the c1-talosconfig Secret", 60, || async {
+        secrets.get_opt("c1-talosconfig").await.ok().flatten()
+    })
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("controlplane.yaml");

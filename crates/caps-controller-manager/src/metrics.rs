@@ -12,15 +12,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-/// Label naming a controller.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabel {
-    /// `metalcluster`, `metalmachine`, `serverbinding`.
-    pub controller: &'static str,
-}
+pub use sidero_diagnostics::metrics::ControllerLabel;
+use sidero_diagnostics::metrics::reconcile_histogram;
 
 /// Label of allocation outcomes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,10 +23,6 @@ pub struct ResultLabel {
     /// `bound` (the ServerBinding was created) or `lost_race` (another machine bound the
     /// server first).
     pub result: &'static str,
-}
-
-fn reconcile_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
 /// Every metric of caps-controller-manager.

@@ -15,9 +15,11 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use sidero_api::metal::v1alpha2::Server;
+pub use sidero_diagnostics::metrics::ControllerLabel;
+use sidero_diagnostics::metrics::reconcile_histogram;
 
 /// `state` label of `sidero_servers`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,23 +70,11 @@ pub struct TftpLabels {
     pub result: &'static str,
 }
 
-/// Label naming a controller.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabel {
-    /// `server`, `serverclass`, `environment`.
-    pub controller: &'static str,
-}
-
 /// Label telling whether a SideroLink line was attributed to a server.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MatchedLabel {
     /// `true` when the source address belongs to a known server.
     pub matched: &'static str,
-}
-
-fn reconcile_histogram() -> Histogram {
-    // 5 ms … ~41 s: API round trips up to slow BMCs.
-    Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
 /// Every metric of the manager.

@@ -6,7 +6,23 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+/// Label naming a controller, for both managers' reconcile metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabel {
+    /// The controller: `server`, `serverclass`, `environment`; `metalcluster`,
+    /// `metalmachine`, `serverbinding`.
+    pub controller: &'static str,
+}
+
+/// Buckets of the reconcile duration histograms: 5 ms … ~41 s, API round trips up to slow
+/// BMCs.
+pub fn reconcile_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
 
 /// The content type of the OpenMetrics text format.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

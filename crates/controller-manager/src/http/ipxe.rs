@@ -1,4 +1,5 @@
-//! `/ipxe`: runs [`sidero_netboot::boot::decide`], answering its lookups from the API server.
+//! `/ipxe`: runs [`sidero_netboot::boot::decide`], answering its lookups from the watch-fed
+//! caches when they hold the object, else from the API server (see [`super::cache`]).
 
 use std::sync::Arc;
 
@@ -14,9 +15,8 @@ use sidero_api::metal::v1alpha2::{Environment, Server, ServerClass};
 use sidero_netboot::boot::{Decision, Inputs, Lookup, decide, parse_query};
 
 use super::BootState;
-use super::cache::{FRESH_READ_TIMEOUT, cached};
+use super::cache::{Cached, FRESH_READ_TIMEOUT, First, first};
 use crate::agent::auth as agent_auth;
-use kube::runtime::reflector::Store;
 
 /// An owned lookup result; `Lookup` borrows from it.
 enum Owned<T> {
@@ -35,7 +35,7 @@ impl<T> Owned<T> {
     }
 }
 
-async fn get<K>(client: &kube::Client, cache: Option<&Store<K>>, name: &str) -> Owned<K>
+async fn get<K>(client: &kube::Client, cache: Option<&Cached<K>>, name: &str) -> Owned<K>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
         + Clone
@@ -45,6 +45,11 @@ where
 {
     if name.is_empty() {
         return Owned::NotFound;
+    }
+    if let Some(c) = cache
+        && let First::Cache(k) = first(c.live(), c.get(name))
+    {
+        return Owned::Found((*k).clone());
     }
     let fresh = tokio::time::timeout(
         FRESH_READ_TIMEOUT,
@@ -57,7 +62,7 @@ where
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {FRESH_READ_TIMEOUT:?}"),
     };
-    match cache.and_then(|c| cached(c, name)) {
+    match cache.and_then(|c| c.get(name)) {
         Some(found) => {
             tracing::info!(kind = %K::kind(&()), name, error = %error, "lookup failed; answering from the cache");
             match found {

@@ -27,6 +27,10 @@ struct Bmc {
     basic_requests: usize,
     resets: Vec<String>,
     patches: Vec<Value>,
+    /// The Boot object as the BMC reports it.
+    boot: Value,
+    /// How many coming PATCHes to acknowledge and drop (a BMC losing writes).
+    drop_patches: usize,
     deleted: Vec<String>,
 }
 
@@ -88,8 +92,10 @@ async fn start() -> (u16, S) {
                 if !authorized(&s, &h) {
                     return StatusCode::UNAUTHORIZED.into_response();
                 }
+                let boot = s.lock().unwrap().boot.clone();
                 Json(json!({
                     "PowerState": "PoweringOn",
+                    "Boot": boot,
                     "Actions": {"#ComputerSystem.Reset": {
                         "target": "/redfish/v1/Systems/1/Actions/Reset",
                         "@Redfish.ActionInfo": "/redfish/v1/Systems/1/ResetActionInfo",
@@ -101,7 +107,13 @@ async fn start() -> (u16, S) {
                 if !authorized(&s, &h) {
                     return StatusCode::UNAUTHORIZED.into_response();
                 }
-                s.lock().unwrap().patches.push(b);
+                let mut st = s.lock().unwrap();
+                if st.drop_patches > 0 {
+                    st.drop_patches -= 1;
+                } else if let Some(boot) = b.get("Boot") {
+                    st.boot = boot.clone();
+                }
+                st.patches.push(b);
                 StatusCode::NO_CONTENT.into_response()
             }),
         )
@@ -171,6 +183,19 @@ async fn session_auth_relogin_and_sharing() {
         );
         assert_eq!(b.patches[1]["Boot"]["BootSourceOverrideTarget"], "Hdd");
         assert_eq!(b.patches[1]["Boot"]["BootSourceOverrideMode"], "UEFI");
+        assert_eq!(b.patches.len(), 2, "kept overrides are not sent twice");
+    }
+    // A BMC that acknowledges the PATCH and drops it: read back, sent once more, kept.
+    s.lock().unwrap().drop_patches = 1;
+    assert_eq!(
+        c2.set_pxe_once(BootMode::Uefi).await.unwrap(),
+        PowerOutcome::Done
+    );
+    {
+        let b = s.lock().unwrap();
+        assert_eq!(b.patches.len(), 4, "the dropped override is sent again");
+        assert_eq!(b.boot["BootSourceOverrideTarget"], "Pxe");
+        assert_eq!(b.boot["BootSourceOverrideMode"], "UEFI");
     }
     // Reset types from ActionInfo; a Redfish error message is surfaced.
     let e = c2.power_cycle().await.unwrap_err();

@@ -270,9 +270,35 @@ impl RedfishClient {
             "BootSourceOverrideEnabled": "Once",
             "BootSourceOverrideMode": redfish_boot_mode(mode),
         }});
-        self.request(Method::PATCH, &path, step, Some(body)).await?;
+        self.request(Method::PATCH, &path, step, Some(body.clone()))
+            .await?;
+        // Some BMCs acknowledge the PATCH and drop it (seen with sushy-tools under load); a
+        // server booting from the wrong device costs far more than two requests: read the
+        // override back and send it once more if it did not stick. A BMC that does not let
+        // us read it back is taken at its word.
+        let readback = static_step("GET system (boot override read-back)");
+        match self.get_json(&path, readback).await {
+            Ok(sys) if !override_kept(&sys["Boot"], target, mode) => {
+                tracing::warn!(target = %self.transport.target, wanted = target,
+                    reported = %sys["Boot"]["BootSourceOverrideTarget"],
+                    "the BMC did not keep the boot override; sending it again");
+                self.request(Method::PATCH, &path, step, Some(body)).await?;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "boot override read-back failed"),
+        }
         Ok(PowerOutcome::Done)
     }
+}
+
+/// Whether a system's `Boot` object shows the one-time override we set: the target, and the
+/// mode where the BMC reports one (many leave `BootSourceOverrideMode` out).
+pub fn override_kept(boot: &Value, target: &str, mode: BootMode) -> bool {
+    let mode_ok = match boot["BootSourceOverrideMode"].as_str() {
+        Some(m) => m == redfish_boot_mode(mode),
+        None => true,
+    };
+    boot["BootSourceOverrideTarget"].as_str() == Some(target) && mode_ok
 }
 
 /// `BootSourceOverrideMode` for a [`BootMode`]: `UEFI` or `Legacy`.
@@ -326,5 +352,55 @@ impl PowerManager for RedfishClient {
 
     fn target(&self) -> String {
         self.transport.target.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_override_is_kept_when_target_and_any_reported_mode_match() {
+        let table = [
+            (
+                json!({"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideMode": "UEFI"}),
+                "Pxe",
+                BootMode::Uefi,
+                true,
+            ),
+            (
+                json!({"BootSourceOverrideTarget": "Pxe"}),
+                "Pxe",
+                BootMode::Bios,
+                true,
+            ),
+            (
+                json!({"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideMode": "Legacy"}),
+                "Pxe",
+                BootMode::Uefi,
+                false,
+            ),
+            (
+                json!({"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideMode": "UEFI"}),
+                "Hdd",
+                BootMode::Uefi,
+                false,
+            ),
+            (
+                json!({"BootSourceOverrideTarget": "None"}),
+                "Hdd",
+                BootMode::Bios,
+                false,
+            ),
+            (json!({}), "Pxe", BootMode::Uefi, false),
+            (Value::Null, "Pxe", BootMode::Uefi, false),
+        ];
+        for (boot, target, mode, want) in table {
+            assert_eq!(
+                override_kept(&boot, target, mode),
+                want,
+                "{boot} {target} {mode:?}"
+            );
+        }
     }
 }

@@ -9,3 +9,4 @@ pub mod ipxe;
 pub mod metrics;
 pub mod power_flags;
 pub mod siderolink;
+pub mod timeline;

@@ -255,6 +255,9 @@ async fn main() -> anyhow::Result<()> {
         sidero_controller_manager::ipxe::prepare(&sources, flags.tftp_dir.as_ref(), &script)
             .context("preparing the iPXE binaries")?;
     tracing::info!(?prepared, ipxe_dir = %sources.dir.display(), ipxe_arm64_dir = %sources.arm64_dir.display(), "iPXE binaries ready");
+    // The caches `/ipxe` reads, also what the boot timeline finds Servers in.
+    let cache = http::BootCache::start(&client);
+    sidero_controller_manager::timeline::install(client.clone(), cache.servers.clone());
     let bind = flags.tftp_socket_addr().map_err(anyhow::Error::msg)?;
     let tftp_config = sidero_tftp::ServerConfig {
         bind,
@@ -271,7 +274,10 @@ async fn main() -> anyhow::Result<()> {
     let tftp = sidero_tftp::TftpServer::bind(tftp_config.clone(), source.clone())
         .await
         .context("starting TFTP")?
-        .with_observer(|e: &sidero_tftp::TransferEvent<'_>| metrics.tftp(e));
+        .with_observer(|e: &sidero_tftp::TransferEvent<'_>| {
+            metrics.tftp(e);
+            sidero_controller_manager::timeline::tftp(e);
+        });
     let bound = tftp.local_addr().unwrap_or(bind);
     tracing::info!(addr = %bound, "serving TFTP");
     tokio::spawn(tftp.serve());
@@ -303,7 +309,8 @@ async fn main() -> anyhow::Result<()> {
         }
         let proxy = sidero_dhcp::ProxyServer::bind(&dhcp)
             .await
-            .context("starting proxy DHCP")?;
+            .context("starting proxy DHCP")?
+            .with_metrics(Arc::new(sidero_controller_manager::timeline::DhcpSteps));
         tokio::spawn(proxy.serve(std::future::pending()));
     }
     let select = flags
@@ -370,7 +377,6 @@ async fn main() -> anyhow::Result<()> {
         bind_address: flags.config_token_bind_address,
     });
     tracing::info!(authenticated = release.is_some(), "machine config release");
-    let cache = http::BootCache::start(&client);
     let state = Arc::new(BootState {
         cache: Some(cache),
         client,

@@ -93,6 +93,25 @@ pub struct Classification {
     pub guid: Option<Vec<u8>>,
 }
 
+/// The machine UUID in a PXE GUID (option 97: type 0 and 16 bytes), written as the
+/// machine's SMBIOS UUID reads (and as Sidero names Servers): PXE firmware sends the SMBIOS
+/// bytes, whose first three fields are little-endian (SMBIOS 2.6 and later).
+pub fn guid_uuid(guid: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = match guid {
+        [0, rest @ ..] => rest.try_into().ok()?,
+        _ => return None,
+    };
+    let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    let mut out = String::with_capacity(36);
+    for (i, &at) in order.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{:02x}", b[at]));
+    }
+    Some(out)
+}
+
 /// Classifies a request, or says why it is not one the proxy answers.
 pub fn classify(request: &Request) -> Result<Classification, Ignored> {
     let raw = request
@@ -171,6 +190,24 @@ pub fn first_user_class(value: Option<&[u8]>) -> Option<&[u8]> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pxe_guid_reads_as_the_smbios_uuid() {
+        let mut g = vec![0u8];
+        g.extend([
+            0x00, 0x0a, 0x5c, 0xd1, 0x00, 0x00, 0x00, 0x40, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0xd1, 0x5c,
+        ]);
+        assert_eq!(
+            guid_uuid(&g).as_deref(),
+            Some("d15c0a00-0000-4000-8000-00000000d15c")
+        );
+        assert_eq!(guid_uuid(&g[..16]), None, "short");
+        let mut typed = g.clone();
+        typed[0] = 1;
+        assert_eq!(guid_uuid(&typed), None, "type other than 0");
+        assert_eq!(guid_uuid(&[]), None);
+    }
 
     #[test]
     fn user_class_forms() {

@@ -24,9 +24,9 @@ mod server;
 
 pub use classify::{
     Classification, FirmwareClass, OPT_CLIENT_ARCH, OPT_CLIENT_GUID, OPT_USER_CLASS, classify,
-    first_user_class,
+    first_user_class, guid_uuid,
 };
-pub use metrics::{CountingMetrics, Counts, NoMetrics, ProxyMetrics};
+pub use metrics::{CountingMetrics, Counts, NoMetrics, Offered, ProxyMetrics};
 pub use net::{SetupError, bind_udp, interface_for_ip, resolve_endpoint};
 pub use packet::{BOOTREPLY, BOOTREQUEST, MAGIC_COOKIE, MalformedPacket, Request};
 pub use respond::{

@@ -4,8 +4,25 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::classify::FirmwareClass;
+use std::net::SocketAddr;
+
+use crate::classify::{Classification, FirmwareClass};
 use crate::respond::{IgnoreKind, Ingress};
+
+/// One reply sent, as [`ProxyMetrics::offered`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Offered<'a> {
+    /// The port the request came in on.
+    pub ingress: Ingress,
+    /// The client's hardware address (`aa:bb:…`).
+    pub mac: &'a str,
+    /// Where the request came from (`0.0.0.0:68` before the client has an address).
+    pub source: SocketAddr,
+    /// What the proxy learned about the client (firmware class, GUID).
+    pub client: &'a Classification,
+    /// Option 67, the boot file name or URL handed out.
+    pub boot_file: &'a str,
+}
 
 /// Receives one call per handled datagram. Implementations must be cheap and must not block.
 pub trait ProxyMetrics: Send + Sync {
@@ -15,6 +32,9 @@ pub trait ProxyMetrics: Send + Sync {
     fn ignored(&self, ingress: Ingress, reason: IgnoreKind);
     /// A reply was built but sending it failed.
     fn send_failed(&self, ingress: Ingress);
+    /// A reply was sent: who asked and what they were handed (the manager turns this into
+    /// a per-machine boot timeline). Called after [`ProxyMetrics::replied`].
+    fn offered(&self, _offer: &Offered<'_>) {}
 }
 
 /// Counts nothing.

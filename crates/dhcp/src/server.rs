@@ -233,6 +233,13 @@ impl ProxyServer {
                     "offering boot response"
                 );
                 self.metrics.replied(ingress, reply.client.class);
+                self.metrics.offered(&crate::metrics::Offered {
+                    ingress,
+                    mac: &mac,
+                    source,
+                    client: &reply.client,
+                    boot_file: &reply.boot_file,
+                });
             }
             Err(e) => {
                 warn!(port = ingress.as_str(), %mac, %destination, error = %e, "failure sending response");

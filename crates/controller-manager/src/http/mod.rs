@@ -20,7 +20,7 @@ use axum::routing::any;
 use sidero_netboot::boot::BootConfig;
 use tower_http::services::ServeDir;
 
-pub use cache::BootCache;
+pub use cache::{BootCache, Cached};
 pub use grpc::{combined, is_grpc};
 
 /// What the boot handlers need.
@@ -101,12 +101,27 @@ async fn log_request(req: Request, next: Next) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.to_string())
         .unwrap_or_default();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical());
+    let uuid = query_uuid(req.uri().query());
     let resp = next.run(req).await;
+    let branch = resp
+        .extensions()
+        .get::<crate::metrics::Branch>()
+        .map(|b| b.0);
+    if let Some(ip) = peer {
+        crate::timeline::record(crate::timeline::Step::Http {
+            ip,
+            path: path.clone(),
+            uuid,
+            branch,
+            status: resp.status().as_u16(),
+        });
+    }
     if let Some(m) = crate::metrics::get() {
-        let branch = resp
-            .extensions()
-            .get::<crate::metrics::Branch>()
-            .map_or("-", |b| b.0);
+        let branch = branch.unwrap_or("-");
         m.boot_requests
             .get_or_create(&crate::metrics::BootLabels {
                 endpoint: crate::metrics::boot_endpoint(&path),
@@ -117,6 +132,15 @@ async fn log_request(req: Request, next: Next) -> Response {
     }
     tracing::info!(%method, %uri, %remote, status = resp.status().as_u16(), "HTTP {method} {uri} {remote}");
     resp
+}
+
+/// The `uuid` query parameter (`/ipxe?uuid=…`, `/configdata?uuid=…`), if any.
+fn query_uuid(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("uuid="))
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
 }
 
 /// The request target with the value of every `token` query parameter replaced by

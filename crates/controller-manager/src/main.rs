@@ -36,6 +36,7 @@ async fn serve_tftp_on_api_address(
     api_host: &str,
     config: sidero_tftp::ServerConfig,
     source: sidero_tftp::DirSource,
+    observer: impl sidero_tftp::TransferObserver,
 ) {
     let port = config.bind.port();
     let ip = match tokio::net::lookup_host((api_host, port)).await {
@@ -58,7 +59,7 @@ async fn serve_tftp_on_api_address(
     match sidero_tftp::TftpServer::bind(config, source).await {
         Ok(tftp) => {
             tracing::info!(addr = ?tftp.local_addr().ok(), "serving TFTP on the API endpoint address");
-            tokio::spawn(tftp.serve());
+            tokio::spawn(tftp.with_observer(observer).serve());
         }
         Err(e) => {
             tracing::info!(%ip, error = %e, "TFTP: API endpoint address not bindable; wildcard only");
@@ -269,15 +270,16 @@ async fn main() -> anyhow::Result<()> {
         reuse_address: bind.ip().is_unspecified(),
         ..Default::default()
     };
+    let observe_tftp = move |e: &sidero_tftp::TransferEvent<'_>| {
+        metrics.tftp(e);
+        sidero_controller_manager::timeline::tftp(e);
+    };
     let source = sidero_tftp::DirSource::new(&flags.tftp_dir)
         .with_context(|| format!("opening {}", flags.tftp_dir))?;
     let tftp = sidero_tftp::TftpServer::bind(tftp_config.clone(), source.clone())
         .await
         .context("starting TFTP")?
-        .with_observer(|e: &sidero_tftp::TransferEvent<'_>| {
-            metrics.tftp(e);
-            sidero_controller_manager::timeline::tftp(e);
-        });
+        .with_observer(observe_tftp);
     let bound = tftp.local_addr().unwrap_or(bind);
     tracing::info!(addr = %bound, "serving TFTP");
     tokio::spawn(tftp.serve());
@@ -286,7 +288,8 @@ async fn main() -> anyhow::Result<()> {
             bind: bound,
             ..tftp_config
         };
-        serve_tftp_on_api_address(&api_host, config, source).await;
+        // Metrics and the boot timeline count transfers on both sockets.
+        serve_tftp_on_api_address(&api_host, config, source, observe_tftp).await;
     }
     if flags.disable_dhcp_proxy {
         tracing::info!("proxy DHCP disabled");

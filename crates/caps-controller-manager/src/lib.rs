@@ -5,5 +5,6 @@
 
 pub mod capi;
 pub mod controllers;
+pub mod flags;
 pub mod metrics;
 pub mod workload;

@@ -9,65 +9,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use caps_controller_manager::capi::CapiResources;
 use caps_controller_manager::controllers::{metalcluster, metalmachine, serverbinding};
+use caps_controller_manager::flags::Flags;
 use caps_controller_manager::metrics::{self, Metrics};
 use clap::Parser;
 use prometheus_client::registry::Registry;
-use sidero_diagnostics::logging::LogFormat;
 use sidero_diagnostics::probes::{self, Checks};
-
-/// Parses a Go-style duration (`15s`, `1m`).
-fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
-
-/// Flags as upstream (`--enable-leader-election`, `--webhook-port`, `--webhook-cert-dir`,
-/// `--health-addr`, diagnostics) plus `--kubeconfig`, lease settings and the log format.
-#[derive(Parser, Debug)]
-#[command(name = "caps-controller-manager", version)]
-struct Flags {
-    /// Leader election: only the replica holding the Lease runs the controllers.
-    #[arg(long, visible_alias = "leader-elect", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    enable_leader_election: bool,
-    /// Namespace of the Lease; empty means the pod's namespace, else `sidero-system`.
-    #[arg(long, default_value = "")]
-    leader_election_namespace: String,
-    /// Name of the Lease (upstream's election ID).
-    #[arg(long, default_value = "controller-leader-election-capm")]
-    leader_election_id: String,
-    /// How long followers wait on an unrenewed Lease before taking over.
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    leader_elect_lease_duration: Duration,
-    /// How long the leader keeps leading without a successful renewal.
-    #[arg(long, default_value = "7s", value_parser = duration)]
-    leader_elect_renew_deadline: Duration,
-    /// Time between renewals and tries.
-    #[arg(long, default_value = "1s", value_parser = duration)]
-    leader_elect_retry_period: Duration,
-    /// Webhook server port.
-    #[arg(long, default_value_t = 9443)]
-    webhook_port: u16,
-    /// Address the webhook server binds (empty: every address, as upstream).
-    #[arg(long, default_value = "")]
-    webhook_host: String,
-    /// Webhook serving certificates.
-    #[arg(long, default_value = "/tmp/k8s-webhook-server/serving-certs/")]
-    webhook_cert_dir: String,
-    /// Address of `/healthz` and `/readyz`.
-    #[arg(long, default_value = ":9440")]
-    health_addr: String,
-    /// Diagnostics (metrics) address.
-    #[arg(long, default_value = ":8443")]
-    diagnostics_address: String,
-    /// Serve diagnostics over plain HTTP without authentication.
-    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    insecure_diagnostics: bool,
-    /// Log format: `json` (one object per line) or `text`.
-    #[arg(long, visible_alias = "log-format", default_value = "json")]
-    logging_format: LogFormat,
-    /// Kubeconfig (default: in-cluster, then `KUBECONFIG`).
-    #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: Option<String>,
-}
 
 async fn serve_diagnostics(
     flags: &Flags,
@@ -171,31 +117,4 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     Ok(())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use clap::Parser;
-
-    #[test]
-    fn upstream_flags_and_defaults() {
-        let f = super::Flags::try_parse_from([
-            "caps",
-            "--enable-leader-election",
-            "--diagnostics-address=:8443",
-            "--insecure-diagnostics=false",
-        ])
-        .unwrap();
-        assert!(f.enable_leader_election);
-        assert_eq!(f.leader_election_id, "controller-leader-election-capm");
-        assert_eq!(f.health_addr, ":9440");
-        assert!(f.leader_elect_renew_deadline < f.leader_elect_lease_duration);
-        let f = super::Flags::try_parse_from(["caps", "--leader-elect=false", "--log-format=text"])
-            .unwrap();
-        assert!(!f.enable_leader_election);
-        assert_eq!(f.logging_format, super::LogFormat::Text);
-        assert_eq!(super::duration("1500ms").unwrap().as_millis(), 1500);
-        assert!(super::duration("soon").is_err());
-    }
 }

@@ -28,13 +28,18 @@ fn dash_empty(s: &str) -> String {
     }
 }
 
+/// [`dash_empty`] as a flag value parser, for flags whose consumers only know "empty".
+fn dash_empty_value(s: &str) -> Result<String, String> {
+    Ok(dash_empty(s))
+}
+
 /// The flags. Booleans take `--flag`, `--flag=true` or `--flag=false`, as Go's flag package.
 #[derive(Parser, Clone, Debug)]
 #[command(name = "sidero-controller-manager", version, about)]
 pub struct Flags {
     /// Address servers use to reach us (iPXE, kernel args, metadata, DHCP proxy server IP);
     /// `-` or empty falls back to the API_ENDPOINT environment variable.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", value_parser = dash_empty_value)]
     pub api_endpoint: String,
     /// Port advertised to servers.
     #[arg(long, default_value_t = 8081)]
@@ -51,14 +56,14 @@ pub struct Flags {
     /// Webhook server port.
     #[arg(long, default_value_t = 9443)]
     pub webhook_port: u16,
-    /// Address the webhook server binds (empty: every address, as upstream).
-    #[arg(long, default_value = "")]
+    /// Address the webhook server binds (empty or `-`: every address, as upstream).
+    #[arg(long, default_value = "", value_parser = dash_empty_value)]
     pub webhook_host: String,
     /// Webhook TLS certificate folder.
     #[arg(long, default_value = "/tmp/k8s-webhook-server/serving-certs/")]
     pub webhook_cert_dir: String,
     /// Kernel arguments merged into the agent command line, overriding by key (`-` = none).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", value_parser = dash_empty_value)]
     pub extra_agent_kernel_args: String,
     /// Default boot-from-disk method: ipxe-exit, http-404 or ipxe-sanboot.
     #[arg(long, default_value = "ipxe-exit")]
@@ -131,8 +136,8 @@ pub struct Flags {
     pub ipxe_dir: String,
     /// Folder of the arm64 EFI binaries (`ipxe.efi`, `snp.efi`, served as `ipxe-arm64.efi`
     /// and `snp-arm64.efi`); empty means `<ipxe-dir>/arm64`, upstream's layout. Missing
-    /// binaries are logged and answered with TFTP "file not found".
-    #[arg(long, default_value = "")]
+    /// binaries are logged and answered with TFTP "file not found". `-` is empty.
+    #[arg(long, default_value = "", value_parser = dash_empty_value)]
     pub ipxe_arm64_dir: String,
     /// TFTP listen address (`:69` means all addresses, as upstream).
     #[arg(long, default_value = ":69")]
@@ -159,7 +164,7 @@ pub struct Flags {
     pub talos_assets_base: String,
     /// Address nodes reach the SideroLink WireGuard endpoint at (an IP or a hostname, resolved
     /// to its first address); `-` or empty means `--api-endpoint`.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", value_parser = dash_empty_value)]
     pub wireguard_endpoint: String,
     /// UDP port of the SideroLink WireGuard endpoint (advertised and listened on).
     #[arg(long, default_value_t = 51821)]
@@ -374,6 +379,11 @@ mod tests {
         assert_eq!(f.wireguard_endpoint_host("10.0.0.5"), "10.0.0.5");
         assert_eq!((f.wireguard_port, f.siderolink), (51822, true));
         assert_eq!(f.negative_address_filter, ["10.0.0.0/8", "-", "fd00::/8"]);
+        let f = parse(&["--webhook-host=-", "--ipxe-arm64-dir=-"]);
+        assert_eq!(
+            (f.webhook_host.as_str(), f.ipxe_arm64_dir.as_str()),
+            ("", "")
+        );
         let f = parse(&["--wireguard-endpoint=wg.example"]);
         assert_eq!(f.wireguard_endpoint_host("10.0.0.5"), "wg.example");
     }

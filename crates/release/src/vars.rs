@@ -1,8 +1,9 @@
 //! The clusterctl variables of `infrastructure-components.yaml` (spec §10.3) and the
 //! `${VAR:=default}` substitution clusterctl applies to them.
 
-/// Every variable the components use, with upstream's default. `-` stands for "empty"
-/// because clusterctl cannot express an empty default.
+/// Every variable the components use, with its default: upstream's (spec §10.3), then ours
+/// for the flags upstream lacks. `-` stands for "empty" because clusterctl cannot express an
+/// empty default (the managers read `-` as empty).
 pub const VARIABLES: &[(&str, &str)] = &[
     ("SIDERO_CONTROLLER_MANAGER_HOST_NETWORK", "false"),
     (
@@ -31,6 +32,64 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "SIDERO_CONTROLLER_MANAGER_EVENTS_NEGATIVE_ADDRESS_FILTER",
         "-",
     ),
+    // Ours (not in upstream): sidero-controller-manager flags upstream does not have, each
+    // defaulting to the binary's default except `DHCP_IPXE_CLIENTS`: the image carries
+    // Debian's iPXE binaries, which have no embedded script (README "iPXE binaries").
+    ("SIDERO_CONTROLLER_MANAGER_DHCP_IPXE_CLIENTS", "http-script"),
+    ("SIDERO_CONTROLLER_MANAGER_HTTP_BIND", "0.0.0.0"),
+    ("SIDERO_CONTROLLER_MANAGER_WEBHOOK_HOST", "-"),
+    (
+        "SIDERO_CONTROLLER_MANAGER_LEADER_ELECT_LEASE_DURATION",
+        "10s",
+    ),
+    (
+        "SIDERO_CONTROLLER_MANAGER_LEADER_ELECT_RENEW_DEADLINE",
+        "7s",
+    ),
+    ("SIDERO_CONTROLLER_MANAGER_LEADER_ELECT_RETRY_PERIOD", "1s"),
+    ("SIDERO_CONTROLLER_MANAGER_LOGGING_FORMAT", "json"),
+    ("SIDERO_CONTROLLER_MANAGER_INSECURE_CONFIGDATA", "false"),
+    ("SIDERO_CONTROLLER_MANAGER_CONFIG_TOKEN_TTL", "1h"),
+    (
+        "SIDERO_CONTROLLER_MANAGER_CONFIG_TOKEN_BIND_ADDRESS",
+        "true",
+    ),
+    ("SIDERO_CONTROLLER_MANAGER_INSECURE_AGENT_API", "false"),
+    ("SIDERO_CONTROLLER_MANAGER_AGENT_TOKEN_TTL", "24h"),
+    (
+        "SIDERO_CONTROLLER_MANAGER_TEST_POWER_FAILURE_SCOPE",
+        "management-api",
+    ),
+    ("SIDERO_CONTROLLER_MANAGER_IPMI_TIMEOUT", "2s"),
+    ("SIDERO_CONTROLLER_MANAGER_IPMI_RETRIES", "2"),
+    ("SIDERO_CONTROLLER_MANAGER_IPMI_CIPHER_SUITES", "17,3"),
+    ("SIDERO_CONTROLLER_MANAGER_REDFISH_TIMEOUT", "20s"),
+    ("SIDERO_CONTROLLER_MANAGER_REDFISH_AUTH", "auto"),
+    (
+        "SIDERO_CONTROLLER_MANAGER_REDFISH_INSECURE_SKIP_VERIFY",
+        "false",
+    ),
+    ("SIDERO_CONTROLLER_MANAGER_MANAGEMENT_API_TIMEOUT", "10s"),
+    ("SIDERO_CONTROLLER_MANAGER_IPXE_DIR", "/var/lib/sidero/ipxe"),
+    ("SIDERO_CONTROLLER_MANAGER_IPXE_ARM64_DIR", "-"),
+    ("SIDERO_CONTROLLER_MANAGER_TFTP_MODE", "single"),
+    ("SIDERO_CONTROLLER_MANAGER_TALOS_RELEASE", "v1.13.0"),
+    (
+        "SIDERO_CONTROLLER_MANAGER_TALOS_ASSETS_BASE",
+        "https://github.com/siderolabs/talos/releases/download",
+    ),
+    (
+        "SIDERO_CONTROLLER_MANAGER_SIDEROLINK_INTERFACE",
+        "siderolink",
+    ),
+    ("SIDERO_CONTROLLER_MANAGER_SIDEROLINK_MODE", "auto"),
+    ("SIDERO_CONTROLLER_MANAGER_SERVER_LOG_LINES", "1000"),
+    // Ours: caps-controller-manager's settable flags (upstream has no variables for it).
+    ("CAPS_CONTROLLER_MANAGER_WEBHOOK_HOST", "-"),
+    ("CAPS_CONTROLLER_MANAGER_LEADER_ELECT_LEASE_DURATION", "10s"),
+    ("CAPS_CONTROLLER_MANAGER_LEADER_ELECT_RENEW_DEADLINE", "7s"),
+    ("CAPS_CONTROLLER_MANAGER_LEADER_ELECT_RETRY_PERIOD", "1s"),
+    ("CAPS_CONTROLLER_MANAGER_LOGGING_FORMAT", "json"),
     ("CAPI_DIAGNOSTICS_ADDRESS", ":8443"),
     ("CAPI_INSECURE_DIAGNOSTICS", "false"),
 ];

@@ -48,7 +48,11 @@ fn listed(out: &str) -> Vec<String> {
         .map(str::trim)
         .map(|l| l.trim_start_matches("- "))
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_') && w.len() > 3)
+        .filter(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && w.len() > 3
+        })
         .map(str::to_string)
         .collect()
 }
@@ -212,6 +216,15 @@ fn generate_yaml_lists_and_renders_the_component_variables() {
         args.iter().any(|a| a == "--ipmi-pxe-method=uefi"),
         "defaults fill the rest"
     );
+    // clusterctl's own envsubst keeps defaults with `/`, `:` and `,` whole.
+    for want in [
+        "--talos-assets-base=https://github.com/siderolabs/talos/releases/download",
+        "--ipmi-cipher-suites=17,3",
+        "--dhcp-ipxe-clients=http-script",
+        "--ipxe-arm64-dir=-",
+    ] {
+        assert!(args.iter().any(|a| a == want), "{want} not in {args:?}");
+    }
     assert_eq!(
         find(&objs, "Service", "sidero-http")["spec"]["ports"][0]["port"],
         9081

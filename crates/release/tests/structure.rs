@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use common::{docs, find, read, render, written};
 use serde_json::Value;
 use sidero_release::vars::{self, VARIABLES};
+use sidero_release::workloads;
 
 const COMMON_LABELS: &[(&str, &str)] = &[
     ("app", "sidero"),
@@ -130,7 +131,11 @@ fn variables_are_exactly_the_documented_ones_with_upstream_defaults() {
     let used: BTreeSet<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
     let documented: BTreeSet<&str> = VARIABLES.iter().map(|(n, _)| *n).collect();
     assert_eq!(used, documented);
-    assert_eq!(used.len(), 20);
+    // Upstream's 20 (spec §10.3) plus one per flag of ours.
+    assert_eq!(
+        used.len(),
+        20 + workloads::SIDERO_OWN_FLAGS.len() + workloads::CAPS_FLAGS.len()
+    );
     assert!(!text.contains("RAW<<"), "raw markers are gone");
 }
 

@@ -44,6 +44,16 @@ impl Manager {
     /// Starts a manager against `kubeconfig` with `extra` flags; waits until `/boot.ipxe`
     /// answers (at most 60 s).
     pub fn start(kubeconfig: &std::path::Path, extra: &[String]) -> Manager {
+        Manager::start_with_env(kubeconfig, extra, &[])
+    }
+
+    /// [`Manager::start`] with extra environment variables (`POD_NAME` names the replica in
+    /// the Events it records).
+    pub fn start_with_env(
+        kubeconfig: &std::path::Path,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> Manager {
         let dir = tempfile::tempdir().unwrap();
         let (http, tftp, health, metrics) = (free_tcp(), free_udp(), free_tcp(), free_tcp());
         let log = std::fs::File::create(dir.path().join("manager.log")).unwrap();
@@ -62,6 +72,7 @@ impl Manager {
             .arg("--talos-assets-base=http://127.0.0.1:9/talos")
             .args(extra)
             .env_remove("KUBECONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()

@@ -10,9 +10,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Secret;
-use kube::Resource;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use sidero_api::infra::v1alpha3::{MetalMachine, ServerBinding};
 use sidero_api::metal::common::ConfigPatch;
@@ -93,23 +91,13 @@ async fn refusal_event(client: &Client, uuid: &str, msg: &str) {
     let Ok(Some(server)) = Api::<Server>::all(client.clone()).get_opt(uuid).await else {
         return;
     };
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "sidero-controller-manager".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
-    let ev = Event {
-        type_: EventType::Warning,
-        reason: "ConfigRefused".into(),
-        note: Some(msg.into()),
-        action: "ServeConfig".into(),
-        secondary: None,
+    let note = crate::timeline::Note {
+        warning: true,
+        reason: "ConfigRefused",
+        action: "ServeConfig",
+        note: msg.into(),
     };
-    if let Err(e) = recorder.publish(&ev, &server.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing an event failed");
-    }
+    crate::timeline::publish(client, &server, note).await;
 }
 
 async fn config_for(client: &Client, ep: &Endpoints, uuid: &str) -> Result<String, Failure> {

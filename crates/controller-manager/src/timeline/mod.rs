@@ -90,9 +90,10 @@ async fn run(client: Client, servers: Cached<Server>, mut rx: mpsc::Receiver<Ste
     }
 }
 
-async fn publish(client: &Client, server: &Server, n: Note) {
-    // A Recorder per Event: kube's Recorder folds Events with the same reason and action into
-    // one series that keeps the first note, and every step here has a note of its own.
+/// Publishes `n` as a new Event about `server` (a failure is only logged). A Recorder per
+/// Event: kube's Recorder folds Events with the same reason and action into one series that
+/// keeps the first note, and these notes each say something of their own.
+pub async fn publish(client: &Client, server: &Server, n: Note) {
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -112,7 +113,7 @@ async fn publish(client: &Client, server: &Server, n: Note) {
         secondary: None,
     };
     if let Err(e) = recorder.publish(&ev, &server.object_ref(&())).await {
-        tracing::warn!(reason = n.reason, error = %e, "publishing a boot timeline event failed");
+        tracing::warn!(reason = n.reason, error = %e, "publishing an event failed");
     }
 }
 

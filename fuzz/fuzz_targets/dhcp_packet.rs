@@ -1,5 +1,6 @@
 //! Arbitrary bytes through the proxy DHCP decoder and decision, on both ports and in both
-//! iPXE modes: never a panic, and any reply keeps the proxy invariants.
+//! iPXE modes: never a panic, and any reply keeps the proxy invariants; the PXE GUID reads as
+//! a UUID or not at all.
 #![no_main]
 
 use std::net::Ipv4Addr;
@@ -10,7 +11,16 @@ use sidero_dhcp::{Ingress, IpxeClientBoot, ProxyConfig, Request, respond};
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = Request::parse(data) {
         let _ = request.hardware_address_string();
-        let _ = sidero_dhcp::classify(&request);
+        if let Ok(client) = sidero_dhcp::classify(&request)
+            && let Some(guid) = client.guid.as_deref()
+        {
+            // The boot timeline names machines by their PXE GUID: always a 36-character UUID.
+            let uuid = sidero_dhcp::guid_uuid(guid);
+            assert!(uuid.as_ref().is_none_or(|u| u.len() == 36), "{uuid:?}");
+        }
+        if let Some(raw) = request.option(sidero_dhcp::OPT_CLIENT_GUID) {
+            let _ = sidero_dhcp::guid_uuid(raw);
+        }
     }
     for ipxe_clients in [IpxeClientBoot::Upstream, IpxeClientBoot::HttpScript] {
         let config = ProxyConfig {

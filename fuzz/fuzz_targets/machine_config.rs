@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
         kmsg_url: "tcp://[fd00::1]:4001".into(),
     };
     if let Ok(out) = assemble(bootstrap, None, &server, "uuid", &node) {
-        assert!(Config::parse(&out).is_ok(), "assembled config does not parse: {out}");
+        assert!(
+            Config::parse(&out).is_ok(),
+            "assembled config does not parse: {out}"
+        );
     }
 });

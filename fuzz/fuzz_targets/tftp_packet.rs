@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Packet::Rrq(request) | Packet::Wrq(request) = packet {
         if let Ok(clean) = CleanPath::new(request.filename) {
-            assert!(clean.components().all(|c| !c.is_empty() && c != "." && c != ".."));
+            assert!(
+                clean
+                    .components()
+                    .all(|c| !c.is_empty() && c != "." && c != "..")
+            );
         }
         let negotiation = negotiate(request.options.iter(), &ServerConfig::default(), Some(1));
         assert!(encode_oack(&negotiation.oack).is_ok());

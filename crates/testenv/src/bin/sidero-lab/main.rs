@@ -28,12 +28,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures::StreamExt;
 use serde_json::json;
 use sidero_testenv::lab::{Lab, MANAGER_IP, missing_prerequisite, on_path};
 use sidero_testenv::process::Proc;
 use sidero_testenv::{KUBERNETES_VERSION, bmc_hook, bootenv, start_with_crds};
-use tokio::sync::mpsc;
 
 use progress::Progress;
 
@@ -43,6 +41,21 @@ const API_PORT: u16 = 8081;
 const DISCOVERY_LIMIT: Duration = Duration::from_secs(15 * 60);
 const BIND_LIMIT: Duration = Duration::from_secs(10 * 60);
 const INSTALL_LIMIT: Duration = Duration::from_secs(5 * 60);
+
+/// The simulated Talos nodes' processes: all are signalled at once, then each is waited for
+/// briefly (their WireGuard threads take SIGTERM for themselves), then killed.
+struct Nodes(Vec<Proc>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            n.terminate();
+        }
+        for n in &mut self.0 {
+            n.stop(Duration::from_millis(500));
+        }
+    }
+}
 
 /// Command-line options (none are needed).
 struct Options {
@@ -170,8 +183,19 @@ fn check_tools() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(talos::SUBCOMMAND) {
+        return talos::child_main(&args[1..]);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(lab_main())
+}
+
+async fn lab_main() -> anyhow::Result<()> {
     let opts = options()?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
@@ -323,10 +347,9 @@ async fn run(opts: &Options) -> anyhow::Result<()> {
     let t = Instant::now();
     p.phase("install: the Server controller powers bound machines on over IPMI; Talos nodes (simulated) boot");
     let http: SocketAddr = format!("{MANAGER_IP}:{API_PORT}").parse()?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String)>();
-    let mut boots = futures::stream::FuturesUnordered::new();
+    let mut nodes = Nodes(Vec::new());
     let mut started = vec![false; running.len()];
-    let mut nodes = Vec::new();
+    let mut shown = vec![0usize; running.len()];
     let mut talos_steps: Vec<Vec<String>> = vec![Vec::new(); running.len()];
     let mut reported = vec![false; running.len()];
     loop {
@@ -334,8 +357,9 @@ async fn run(opts: &Options) -> anyhow::Result<()> {
             if !started[i] && bmc_hook::simulated_power_on(&m.state) {
                 started[i] = true;
                 p.step(format!(
-                    "{}: powered on by the Server controller (BMC log: {})",
+                    "{}: powered on by the Server controller (BMC: {})",
                     m.spec.short,
+                    // The last two requests: the controller's PXE once and power on.
                     std::fs::read_to_string(m.state.join("log"))
                         .unwrap_or_default()
                         .lines()
@@ -350,24 +374,27 @@ async fn run(opts: &Options) -> anyhow::Result<()> {
                 let ns = format!("{}-n{i}", lab.ns);
                 let lan_ip = format!("10.214.0.{}", 21 + i);
                 lab.attach(&ns, &format!("vn{i}"), &format!("{lan_ip}/24"))?;
-                // Polled here, not spawned: the simulator's futures are not Send.
-                boots.push(talos::boot(
-                    ns,
+                let log = lab.path(&format!("talos-{}.log", m.spec.short));
+                nodes.0.push(talos::spawn(
+                    &ns,
                     http,
                     m.spec.uuid,
                     m.spec.mac,
-                    lan_ip,
-                    i,
-                    tx.clone(),
-                ));
+                    &lan_ip,
+                    &log,
+                )?);
             }
         }
-        while let Ok((i, msg)) = rx.try_recv() {
-            if let Some(m) = running.get(i) {
-                p.step(format!("{}: {msg}", m.spec.short));
+        for (i, m) in running.iter().enumerate() {
+            let log = lab.path(&format!("talos-{}.log", m.spec.short));
+            let (steps, error) = talos::read_steps(&log);
+            for s in steps.iter().skip(shown[i]) {
+                p.step(format!("{}: {s}", m.spec.short));
             }
-            if let Some(s) = talos_steps.get_mut(i) {
-                s.push(msg);
+            shown[i] = steps.len();
+            talos_steps[i] = steps;
+            if let Some(e) = error {
+                bail!("the Talos node of {} failed: {e}", m.spec.short);
             }
         }
         let all = cluster::machines(&client).await?;
@@ -404,11 +431,7 @@ async fn run(opts: &Options) -> anyhow::Result<()> {
                     .join("\n")
             );
         }
-        // The boots make progress while this waits.
-        tokio::select! {
-            Some(r) = boots.next(), if !boots.is_empty() => nodes.push(r?),
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     mark("install", t);
     p.end_phase();
@@ -460,6 +483,7 @@ async fn run(opts: &Options) -> anyhow::Result<()> {
 
     if let Some(path) = &opts.summary {
         let mut pids: Vec<u32> = lab.pids();
+        pids.extend(nodes.0.iter().filter_map(Proc::pid));
         pids.extend(caps.pid());
         pids.extend(capi.managers().iter().filter_map(|m| m.pid()));
         let (etcd, apiserver) = cp.pids();

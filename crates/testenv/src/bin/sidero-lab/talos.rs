@@ -3,22 +3,30 @@
 //! lab boots a Talos node simulator for that machine from its own network namespace on the
 //! bridge: `/ipxe` and the `talos.config` URL with its token, SideroLink Provision and
 //! userspace WireGuard, a few kernel-log lines and the events of an install.
+//!
+//! Each node runs as its own process (`sidero-lab talos-node …`, [`child_main`]): the
+//! userspace WireGuard device blocks SIGINT and SIGTERM in its threads and reads them from a
+//! signalfd, which would swallow the lab's Ctrl-C. The child prints one `step: …` line per
+//! step, then keeps the tunnel up until it is stopped.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sidero_testenv::process::Proc;
 use sidero_testenv::talos_sim::{self, TalosNode, install_events, kmsg_line};
 use tokio::sync::mpsc;
 
 /// Boots the simulated node `uuid` (MAC `mac`, LAN address `lan_ip`) in namespace `netns`
 /// against the manager's HTTP endpoint `http`, reporting each step on `tx` (tagged `idx`). Returns the node,
 /// whose tunnel must stay up as long as the lab runs.
-pub async fn boot(
+async fn boot(
     netns: String,
     http: SocketAddr,
-    uuid: &'static str,
-    mac: &'static str,
+    uuid: &str,
+    mac: &str,
     lan_ip: String,
     idx: usize,
     tx: mpsc::UnboundedSender<(usize, String)>,
@@ -92,4 +100,81 @@ pub async fn boot(
         "kernel logs streamed, install events sent (hostname {hostname})"
     ));
     Ok(node)
+}
+
+/// The first argument that selects [`child_main`].
+pub const SUBCOMMAND: &str = "talos-node";
+
+/// Starts the simulated node of `uuid` as a child process (`sidero-lab talos-node …`) with
+/// its output in `log`.
+pub fn spawn(
+    netns: &str,
+    http: SocketAddr,
+    uuid: &str,
+    mac: &str,
+    lan_ip: &str,
+    log: &Path,
+) -> anyhow::Result<Proc> {
+    let exe = std::env::current_exe().context("locating sidero-lab")?;
+    let args: Vec<String> = vec![
+        SUBCOMMAND.into(),
+        netns.into(),
+        http.to_string(),
+        uuid.into(),
+        mac.into(),
+        lan_ip.into(),
+    ];
+    Ok(Proc::spawn(&format!("talos-{uuid}"), &exe, &args, log)?)
+}
+
+/// What a child's output says so far: its steps, and an error if it failed.
+pub fn read_steps(log: &Path) -> (Vec<String>, Option<String>) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut steps = Vec::new();
+    let mut error = None;
+    for l in text.lines() {
+        if let Some(s) = l.strip_prefix("step: ") {
+            steps.push(s.to_string());
+        } else if let Some(e) = l.strip_prefix("error: ") {
+            error = Some(e.to_string());
+        }
+    }
+    (steps, error)
+}
+
+/// `sidero-lab talos-node <netns> <http> <uuid> <mac> <lan-ip>`: boots the node, prints its
+/// steps, then keeps its tunnel up until killed.
+pub fn child_main(args: &[String]) -> anyhow::Result<()> {
+    let [netns, http, uuid, mac, lan_ip] = args else {
+        bail!("usage: sidero-lab {SUBCOMMAND} <netns> <http> <uuid> <mac> <lan-ip>");
+    };
+    let http: SocketAddr = http.parse().context("http address")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            while let Some((_, m)) = rx.recv().await {
+                println!("step: {m}");
+                let _ = std::io::stdout().flush();
+            }
+        });
+        let node = boot(netns.clone(), http, uuid, mac, lan_ip.clone(), 0, tx).await;
+        let _ = printer.await;
+        match node {
+            Ok(node) => {
+                println!("installed");
+                let _ = std::io::stdout().flush();
+                let _keep = node;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+            Err(e) => {
+                println!("error: {e:#}");
+                Err(e)
+            }
+        }
+    })
 }

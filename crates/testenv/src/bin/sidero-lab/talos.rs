@@ -83,19 +83,39 @@ async fn boot(
         "[talos] install successful",
         "[talos] rebooting",
     ];
-    node.stream_logs(
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| kmsg_line(i as u64, l)),
-    )
-    .await
-    .context("kernel logs")?;
+    // Through the tunnel. A connection can time out while the manager is still adding this
+    // node among its peers (three join at once); Talos retries too. Retries are reported.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sent = node
+            .stream_logs(
+                lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| kmsg_line(i as u64, l)),
+            )
+            .await;
+        match sent {
+            Ok(()) => break,
+            Err(e) if attempt < 5 => say(format!("kernel logs: {e}; retrying")),
+            Err(e) => return Err(e).context("kernel logs"),
+        }
+    }
     let tunnel = node.address.to_string();
     let hostname = format!("talos-{}", &uuid[uuid.len() - 4..]);
-    node.publish(install_events(&hostname, &[&lan_ip, &tunnel]))
-        .await
-        .context("install events")?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match node
+            .publish(install_events(&hostname, &[&lan_ip, &tunnel]))
+            .await
+        {
+            Ok(()) => break,
+            Err(e) if attempt < 5 => say(format!("install events: {e}; retrying")),
+            Err(e) => return Err(e).context("install events"),
+        }
+    }
     say(format!(
         "kernel logs streamed, install events sent (hostname {hostname})"
     ));

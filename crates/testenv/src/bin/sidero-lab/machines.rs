@@ -213,20 +213,93 @@ async fn record_bmc(client: &Client, m: &Running) -> anyhow::Result<()> {
 
 /// Discovery milestones of one machine, in order; each is printed once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Stage {
+pub enum Stage {
+    /// Powered on by the operator.
     PoweredOn,
+    /// `/ipxe` answered it with the agent environment.
     Netbooted,
+    /// The agent runs (its console says so).
     AgentRunning,
+    /// Its Server exists.
     Registered,
+    /// Its Server is clean.
     Wiped,
+    /// The agent rebooted, which ends the VM (`-no-reboot`); the BMC is recorded now.
     Rebooted,
+    /// The BMC is on the Server.
     BmcRecorded,
+    /// Ready, clean and off.
     Ready,
 }
 
+/// What one look at a machine saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seen {
+    /// The manager logged an `/ipxe` agent decision for it.
+    pub netbooted: bool,
+    /// Its console shows the agent.
+    pub agent: bool,
+    /// Its Server exists.
+    pub server: bool,
+    /// `status.isClean`.
+    pub clean: bool,
+    /// `status.ready` and `status.power == "off"`.
+    pub ready_off: bool,
+    /// The VM process runs.
+    pub vm_running: bool,
+}
+
+/// The next stage of a machine at `stage` given what was `seen`, or `Err` when the machine
+/// cannot get further (its VM ended before the wipe was reported). `None`: no change.
+pub fn advance(stage: Stage, seen: &Seen) -> Result<Option<Stage>, &'static str> {
+    use Stage::*;
+    if stage < Wiped && !seen.vm_running && !seen.clean {
+        return Err("the VM stopped before its Server was wiped");
+    }
+    Ok(match stage {
+        PoweredOn if seen.netbooted => Some(Netbooted),
+        // The agent may register before its console line is read: registration counts.
+        PoweredOn | Netbooted if seen.agent => Some(AgentRunning),
+        PoweredOn | Netbooted | AgentRunning if seen.server => Some(Registered),
+        Registered if seen.clean => Some(Wiped),
+        Wiped if !seen.vm_running => Some(Rebooted),
+        BmcRecorded if seen.ready_off && seen.clean => Some(Ready),
+        _ => None,
+    })
+}
+
+/// The line printed on reaching `stage`.
+fn say(stage: Stage, m: &Running) -> String {
+    let s = m.spec.short;
+    match stage {
+        Stage::PoweredOn => format!("{s}: powered on"),
+        Stage::Netbooted => {
+            format!("{s}: network-booted: proxy DHCP, iPXE, /ipxe → agent environment")
+        }
+        Stage::AgentRunning => format!("{s}: kernel up, sidero-agent running"),
+        Stage::Registered => format!(
+            "{s}: registered as Server {} (product {}), auto-accepted",
+            m.spec.uuid, m.spec.product
+        ),
+        Stage::Wiped => format!("{s}: disks wiped, isClean"),
+        Stage::Rebooted => format!("{s}: agent rebooted (the VM powered off)"),
+        Stage::BmcRecorded => format!(
+            "{s}: BMC {}:{BMC_PORT} recorded on the Server (Secret default/bmc-{s})",
+            m.spec.bmc_ip
+        ),
+        Stage::Ready => format!("{s}: Ready (clean, power off, managed over IPMI)"),
+    }
+}
+
+fn console_tail(m: &Running, n: usize) -> String {
+    let console = m.console();
+    let tail: Vec<&str> = console.lines().rev().take(n).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 /// Waits until every machine is discovered, accepted, wiped and `Ready` with its BMC
-/// recorded (at most `limit`), printing each machine's milestones. `manager_log` is read for
-/// the `/ipxe` decisions.
+/// recorded (at most `limit`), printing each machine's milestones, and a status line when
+/// nothing changed for a while. `manager_log` is read for the `/ipxe` decisions.
 pub async fn discover(
     client: &Client,
     machines: &[Running],
@@ -235,63 +308,45 @@ pub async fn discover(
     limit: Duration,
 ) -> anyhow::Result<Vec<Value>> {
     let start = Instant::now();
+    let mut last_change = Instant::now();
     let mut stages = vec![Stage::PoweredOn; machines.len()];
     loop {
         let log = std::fs::read_to_string(manager_log).unwrap_or_default();
         for (m, stage) in machines.iter().zip(stages.iter_mut()) {
-            let s = m.spec.short;
-            if *stage == Stage::PoweredOn
-                && log.lines().any(|l| {
-                    l.contains("ipxe decision") && l.contains(m.spec.uuid) && l.contains("agent")
-                })
-            {
-                *stage = Stage::Netbooted;
-                p.step(format!(
-                    "{s}: network-booted: proxy DHCP, iPXE, /ipxe → agent environment"
-                ));
-            }
-            if *stage == Stage::Netbooted && m.console().contains("sidero-agent") {
-                *stage = Stage::AgentRunning;
-                p.step(format!("{s}: kernel up, sidero-agent running"));
-            }
             let server = server(client, m.spec.uuid).await?;
             let st = server
                 .as_ref()
                 .map(|v| v["status"].clone())
                 .unwrap_or_default();
-            if *stage < Stage::Registered && server.is_some() {
-                *stage = Stage::Registered;
-                let accepted = server
-                    .as_ref()
-                    .is_some_and(|v| v["spec"]["accepted"] == true);
-                p.step(format!(
-                    "{s}: registered as Server {} (product {}), accepted: {accepted}",
-                    m.spec.uuid, m.spec.product
-                ));
-            }
-            if *stage == Stage::Registered && st["isClean"] == true {
-                *stage = Stage::Wiped;
-                p.step(format!("{s}: disks wiped, isClean"));
-            }
-            if *stage == Stage::Wiped && m.vm_pid().is_none() {
-                *stage = Stage::Rebooted;
-                p.step(format!("{s}: agent rebooted (the VM powered off)"));
-                // From now on the machine's OS is simulated (Talos; no images offline).
-                bmc_hook::simulate_os(&m.state)?;
-                record_bmc(client, m).await?;
-                *stage = Stage::BmcRecorded;
-                p.step(format!(
-                    "{s}: BMC {}:{BMC_PORT} recorded on the Server (Secret default/bmc-{s})",
-                    m.spec.bmc_ip
-                ));
-            }
-            if *stage == Stage::BmcRecorded
-                && st["ready"] == true
-                && st["isClean"] == true
-                && st["power"] == "off"
-            {
-                *stage = Stage::Ready;
-                p.step(format!("{s}: Ready (clean, power off, managed over IPMI)"));
+            let seen = Seen {
+                netbooted: log.lines().any(|l| {
+                    l.contains("ipxe decision") && l.contains(m.spec.uuid) && l.contains("agent")
+                }),
+                agent: m.console().contains("sidero-agent"),
+                server: server.is_some(),
+                clean: st["isClean"] == true,
+                ready_off: st["ready"] == true && st["power"] == "off",
+                vm_running: m.vm_pid().is_some(),
+            };
+            loop {
+                let next = advance(*stage, &seen).map_err(|why| {
+                    anyhow::anyhow!(
+                        "{}: {why} (at {stage:?}); console tail:\n{}",
+                        m.spec.short,
+                        console_tail(m, 20)
+                    )
+                })?;
+                let Some(next) = next else { break };
+                *stage = next;
+                last_change = Instant::now();
+                p.step(say(next, m));
+                if next == Stage::Rebooted {
+                    // From now on the machine's OS is simulated (Talos; no images offline).
+                    bmc_hook::simulate_os(&m.state)?;
+                    record_bmc(client, m).await?;
+                    *stage = Stage::BmcRecorded;
+                    p.step(say(Stage::BmcRecorded, m));
+                }
             }
         }
         if stages.iter().all(|s| *s == Stage::Ready) {
@@ -301,19 +356,124 @@ pub async fn discover(
             }
             return Ok(out);
         }
+        if last_change.elapsed() > Duration::from_secs(30) {
+            last_change = Instant::now();
+            let at: Vec<String> = machines
+                .iter()
+                .zip(&stages)
+                .map(|(m, s)| format!("{} {s:?}", m.spec.short))
+                .collect();
+            p.step(format!("still working (TCG is slow): {}", at.join(", ")));
+        }
         if start.elapsed() > limit {
             let mut why = String::new();
             for (m, stage) in machines.iter().zip(&stages) {
-                let console = m.console();
-                let tail: Vec<&str> = console.lines().rev().take(15).collect();
                 why.push_str(&format!(
                     "\n--- {} at {stage:?}; console tail:\n{}",
                     m.spec.short,
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    console_tail(m, 15)
                 ));
             }
             bail!("discovery did not finish within {limit:?}:{why}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_advance_in_order_on_what_was_seen() {
+        use Stage::*;
+        let vm = Seen {
+            vm_running: true,
+            ..Seen::default()
+        };
+        let rows: [(Stage, Seen, Result<Option<Stage>, ()>); 12] = [
+            (PoweredOn, vm, Ok(None)),
+            (
+                PoweredOn,
+                Seen {
+                    netbooted: true,
+                    ..vm
+                },
+                Ok(Some(Netbooted)),
+            ),
+            (
+                Netbooted,
+                Seen { agent: true, ..vm },
+                Ok(Some(AgentRunning)),
+            ),
+            // Registration seen before the console line: still counts.
+            (Netbooted, Seen { server: true, ..vm }, Ok(Some(Registered))),
+            // Clean is not taken before registration was noticed.
+            (AgentRunning, Seen { clean: true, ..vm }, Ok(None)),
+            (
+                Registered,
+                Seen {
+                    server: true,
+                    clean: true,
+                    ..vm
+                },
+                Ok(Some(Wiped)),
+            ),
+            // Still in the agent's countdown: not rebooted yet.
+            (
+                Wiped,
+                Seen {
+                    server: true,
+                    clean: true,
+                    ..vm
+                },
+                Ok(None),
+            ),
+            (
+                Wiped,
+                Seen {
+                    server: true,
+                    clean: true,
+                    ..Seen::default()
+                },
+                Ok(Some(Rebooted)),
+            ),
+            (
+                BmcRecorded,
+                Seen {
+                    server: true,
+                    clean: true,
+                    ready_off: true,
+                    ..Seen::default()
+                },
+                Ok(Some(Ready)),
+            ),
+            (
+                BmcRecorded,
+                Seen {
+                    server: true,
+                    clean: true,
+                    ..Seen::default()
+                },
+                Ok(None),
+            ),
+            // The VM ended before the wipe: it will not get further.
+            (
+                AgentRunning,
+                Seen {
+                    server: true,
+                    ..Seen::default()
+                },
+                Err(()),
+            ),
+            (PoweredOn, Seen::default(), Err(())),
+        ];
+        for (stage, seen, want) in rows {
+            assert_eq!(
+                advance(stage, &seen).map_err(|_| ()),
+                want,
+                "{stage:?} {seen:?}"
+            );
+        }
     }
 }

@@ -278,10 +278,10 @@ fn say(stage: Stage, m: &Running) -> String {
         }
         Stage::AgentRunning => format!("{s}: kernel up, sidero-agent running"),
         Stage::Registered => format!(
-            "{s}: registered as Server {} (product {}), auto-accepted",
+            "{s}: registered as Server {} (product {})",
             m.spec.uuid, m.spec.product
         ),
-        Stage::Wiped => format!("{s}: disks wiped, isClean"),
+        Stage::Wiped => format!("{s}: accepted and wiped: isClean"),
         Stage::Rebooted => format!("{s}: agent rebooted (the VM powered off)"),
         Stage::BmcRecorded => format!(
             "{s}: BMC {}:{BMC_PORT} recorded on the Server (Secret default/bmc-{s})",

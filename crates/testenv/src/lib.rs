@@ -9,18 +9,22 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bmc_hook;
+pub mod bootenv;
 pub mod capi;
 pub mod cargo_bin;
 pub mod certs;
 pub mod controlplane;
 pub mod crds;
 pub mod ipmi_sim;
+pub mod lab;
 pub mod netns;
 pub mod oci;
 pub mod peers;
 pub mod process;
 pub mod sushy;
 pub mod talos_sim;
+pub mod vm;
 
 use std::sync::OnceLock;
 

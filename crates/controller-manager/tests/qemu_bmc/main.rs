@@ -13,12 +13,7 @@
 
 #[path = "../qemu_boot/harness.rs"]
 mod harness;
-#[path = "../qemu_boot/lab.rs"]
-mod lab;
-#[path = "../qemu_boot/vm.rs"]
-mod vm;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness::{API_PORT, build_environment, field, log_events, start_manager};
@@ -26,13 +21,14 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::PostParams;
-use lab::{Lab, MANAGER_IP, missing_prerequisite};
 use serde_json::json;
 use sidero_api::metal::v1alpha2::Server;
 use sidero_proto::api;
 use sidero_proto::api::agent_client::AgentClient;
+use sidero_testenv::bmc_hook::{alive, qemu_hook, vm_pid};
 use sidero_testenv::ipmi_sim::{self, PASSWORD, USER};
-use vm::Firmware;
+use sidero_testenv::lab::{Lab, MANAGER_IP, missing_prerequisite};
+use sidero_testenv::vm::{self, Firmware};
 
 const UUID: &str = "b3c0b3c0-0000-4000-8000-00000000b3c0";
 const MAC: &str = "52:54:00:5e:b3:c0";
@@ -41,65 +37,6 @@ const BMC_ADDR: &str = "127.0.0.1";
 const BMC_PORT: u16 = 623;
 /// Power on to the marker under TCG on a loaded 2-core machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
-
-/// The chassis hook: `set power 1` starts the VM (daemonized, PID in `state/vm.pid`),
-/// `set power 0` stops it, `get power` is "the VM process exists"; every `set` is logged.
-fn hook(qemu_args: &[String]) -> String {
-    let quoted: Vec<String> = qemu_args
-        .iter()
-        .map(|a| {
-            assert!(!a.contains('\''), "{a}");
-            format!("'{a}'")
-        })
-        .collect();
-    format!(
-        r#"#!/bin/sh
-D="$(dirname "$0")/state"
-alive() {{ [ -f "$D/vm.pid" ] && kill -0 "$(cat "$D/vm.pid")" 2>/dev/null; }}
-start_vm() {{
-  rm -f "$D/vm.pid"
-  qemu-system-x86_64 {args} -daemonize -pidfile "$D/vm.pid" </dev/null >>"$D/qemu.out" 2>&1
-}}
-stop_vm() {{
-  alive && kill "$(cat "$D/vm.pid")"
-  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do alive || break; sleep 0.1; done
-  alive && kill -9 "$(cat "$D/vm.pid")"
-  rm -f "$D/vm.pid"
-}}
-op=$2; shift 2
-case $op in
- get) for p; do case $p in
-        power) if alive; then echo power:1; else echo power:0; fi ;;
-        boot)  echo "boot:$(cat "$D/boot" 2>/dev/null || echo default)" ;;
-        *) echo "Invalid parameter: $p"; exit 1 ;; esac; done ;;
- set) while [ $# -gt 0 ]; do p=$1; v=$2; shift 2; echo "$p $v" >> "$D/log"; case $p in
-        power) if [ "$v" = 1 ]; then alive || start_vm; else stop_vm; fi ;;
-        reset) ;;
-        boot) echo "$v" > "$D/boot" ;;
-        shutdown) stop_vm ;;
-        identify) shift ;;
-        *) echo "Invalid parameter: $p"; exit 1 ;; esac; done ;;
- *) exit 1 ;;
-esac
-"#,
-        args = quoted.join(" ")
-    )
-}
-
-fn vm_pid(state: &Path) -> Option<u32> {
-    std::fs::read_to_string(state.join("vm.pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
 
 fn wait<T>(what: &str, timeout: Duration, lab: &Lab, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -134,17 +71,17 @@ async fn the_controller_boots_a_machine_through_its_bmc_and_powers_it_off_once_c
     let client = cp.client().await.unwrap();
     let api_port: u16 = cp.url().rsplit(':').next().unwrap().parse().unwrap();
 
-    let mut lab = Lab::new();
-    lab.forward_host_port(api_port);
-    lab.start_dnsmasq();
+    let mut lab = Lab::new().unwrap();
+    lab.forward_host_port(api_port).unwrap();
+    lab.start_dnsmasq().unwrap();
 
     // The BMC, in the namespace; its hook powers the VM.
     let bmc_dir = lab.path("bmc");
     let state = bmc_dir.join("state");
-    let qemu = vm::qemu_args(&lab, Firmware::Bios, UUID, MAC);
-    let args = ipmi_sim::prepare(&bmc_dir, BMC_ADDR, BMC_PORT, &hook(&qemu)).unwrap();
+    let qemu = vm::qemu_args(&lab, Firmware::Bios, UUID, MAC).unwrap();
+    let args = ipmi_sim::prepare(&bmc_dir, BMC_ADDR, BMC_PORT, &qemu_hook(&qemu).unwrap()).unwrap();
     lab.kill_on_drop(state.join("vm.pid"));
-    lab.spawn("ipmi_sim", "ipmi_sim", &args);
+    lab.spawn("ipmi_sim", "ipmi_sim", &args).unwrap();
     ipmi_sim::wait_ready(Some(&lab.ns), BMC_ADDR, BMC_PORT, Duration::from_secs(15)).unwrap();
     assert!(vm_pid(&state).is_none(), "the machine starts powered off");
 
@@ -228,7 +165,7 @@ async fn the_controller_boots_a_machine_through_its_bmc_and_powers_it_off_once_c
 
     // The agent reports the wipe over the Agent API (through a forward into the namespace):
     // the Server is clean, and the controller powers the machine off.
-    let grpc_port = lab.forward_into_ns(MANAGER_IP, API_PORT).await;
+    let grpc_port = lab.forward_into_ns(MANAGER_IP, API_PORT).await.unwrap();
     let mut agent = AgentClient::connect(format!("http://127.0.0.1:{grpc_port}"))
         .await
         .unwrap();

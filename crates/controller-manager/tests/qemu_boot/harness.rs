@@ -4,10 +4,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, MANAGER_IP};
+use sidero_testenv::lab::{Lab, MANAGER_IP};
 
 /// The port the manager listens on and advertises (in the namespace, so upstream's default).
 pub const API_PORT: u16 = 8081;
@@ -15,17 +14,7 @@ pub const API_PORT: u16 = 8081;
 /// Runs `tools/initramfs/build.sh <args>` (cached by its inputs) and returns the folder with
 /// `vmlinuz` and `initramfs.xz`.
 pub fn build_environment(args: &[&str]) -> PathBuf {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tools/initramfs/build.sh"
-    );
-    let out = Command::new(script).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "initramfs build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    sidero_testenv::bootenv::build_environment(args).unwrap()
 }
 
 /// Starts the manager in the namespace against the test API server (reached through
@@ -63,7 +52,8 @@ pub fn start_manager(lab: &mut Lab, kubeconfig: &Path, env: &Path, extra: &[Stri
         "manager",
         env!("CARGO_BIN_EXE_sidero-controller-manager"),
         &args,
-    );
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !lab.log("manager").contains("serving HTTP and gRPC") {
         assert!(

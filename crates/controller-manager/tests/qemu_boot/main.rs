@@ -16,18 +16,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod harness;
-mod lab;
-mod vm;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use harness::{API_PORT, field, log_events, start_manager};
-use lab::{Lab, MANAGER_IP, missing_prerequisite};
 use sidero_netboot::args::{Endpoints, agent_args};
 use sidero_netboot::cmdline::Cmdline;
-use vm::Firmware;
+use sidero_testenv::lab::{Lab, MANAGER_IP, missing_prerequisite};
+use sidero_testenv::vm::{self, Firmware};
 
 /// The whole boot, power on to power off, under TCG on a loaded 2-core machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
@@ -39,6 +37,26 @@ fn environment() -> &'static PathBuf {
     ENV.get_or_init(|| {
         harness::build_environment(&["--module", "virtio_pci", "--module", "virtio_net"])
     })
+}
+
+/// Waits for the initramfs's marker line on the serial console; returns it from the marker
+/// on. None on timeout or when QEMU ends without printing it.
+fn wait_for_marker(lab: &mut Lab, serial: &Path, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = String::from_utf8_lossy(&std::fs::read(serial).unwrap_or_default()).into_owned();
+        if let Some(at) = text.find("SIDERO-MARKER ") {
+            let rest = &text[at..];
+            // The line is complete once its newline is written.
+            if let Some(end) = rest.find('\n') {
+                return Some(rest[..end].trim_end().to_owned());
+            }
+        }
+        if !lab.running("qemu") || Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Everything the machine and the services printed, for failure messages.
@@ -54,15 +72,15 @@ async fn boot(firmware: Firmware, uuid: &str, mac: &str) {
     let cp = sidero_testenv::shared().unwrap();
     let api_port: u16 = cp.url().rsplit(':').next().unwrap().parse().unwrap();
 
-    let mut lab = Lab::new();
-    lab.forward_host_port(api_port);
-    lab.start_dnsmasq();
+    let mut lab = Lab::new().unwrap();
+    lab.forward_host_port(api_port).unwrap();
+    lab.start_dnsmasq().unwrap();
     start_manager(&mut lab, cp.kubeconfig(), &env, &[]);
 
     let started = Instant::now();
-    vm::start(&mut lab, firmware, uuid, mac);
+    vm::start(&mut lab, firmware, uuid, mac).unwrap();
     let serial = lab.path("serial.log");
-    let marker = vm::wait_for_marker(&mut lab, &serial, BOOT_TIMEOUT);
+    let marker = wait_for_marker(&mut lab, &serial, BOOT_TIMEOUT);
     let marker_at = started.elapsed();
     let Some(marker) = marker else {
         panic!(

@@ -22,23 +22,19 @@
 
 #[path = "../qemu_boot/harness.rs"]
 mod harness;
-#[path = "../qemu_boot/lab.rs"]
-mod lab;
-#[path = "../qemu_boot/vm.rs"]
-mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use harness::{build_environment, field, log_events, start_manager};
+use harness::{field, log_events, start_manager};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use lab::{Lab, missing_prerequisite};
 use serde_json::json;
 use sidero_api::metal::v1alpha2::{Server, ServerClass};
-use vm::Firmware;
+use sidero_testenv::lab::{Lab, missing_prerequisite};
+use sidero_testenv::vm::{self, Firmware};
 
 /// Power on to power off (boot, register, wipe, ten-second countdown) under TCG on a loaded
 /// 2-core machine.
@@ -63,36 +59,11 @@ const FAMILY: &str = "Rack Servers";
 /// One test at a time (see the module comment).
 static SERIAL_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// `tools/agent/build.sh`: the static agent (cargo, cached outside the clone).
-fn agent_binary() -> PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/agent/build.sh");
-    let out = Command::new(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "agent build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// The agent environment: Debian's kernel and an initramfs with the agent as `/init` plus the
 /// virtio NIC and disk drivers; built once per test binary. `scripts/test.sh` runs the same.
 fn environment() -> &'static PathBuf {
     static ENV: OnceLock<PathBuf> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let agent = agent_binary();
-        let agent = agent.to_str().unwrap();
-        build_environment(&[
-            "--init",
-            agent,
-            "--module",
-            "virtio_pci",
-            "--module",
-            "virtio_net",
-            "--module",
-            "virtio_blk",
-        ])
-    })
+    ENV.get_or_init(|| sidero_testenv::bootenv::agent_environment().unwrap())
 }
 
 fn tool_missing() -> Option<String> {
@@ -202,6 +173,7 @@ fn machine_args(
 ) -> Vec<String> {
     let default_serial = format!("file:{}", lab.path("serial.log").display());
     let mut args: Vec<String> = vm::qemu_args(lab, firmware, uuid, mac)
+        .unwrap()
         .into_iter()
         .map(|a| {
             if a == format!("type=1,uuid={uuid}") {
@@ -254,7 +226,7 @@ where
 /// under `-no-reboot`); returns how long it ran.
 fn boot_until_off(lab: &mut Lab, name: &str, args: &[String], serial: &str) -> Duration {
     let started = Instant::now();
-    lab.spawn(name, "qemu-system-x86_64", args);
+    lab.spawn(name, "qemu-system-x86_64", args).unwrap();
     let off = lab.wait_exit(name, BOOT_TIMEOUT);
     assert!(
         off,
@@ -327,9 +299,9 @@ async fn discover(firmware: Firmware, uuid: &str, mac: &str, auto_accept: bool) 
     let class = format!("acme-{}", &uuid[..8]);
     create_class(&client, &class).await;
 
-    let mut lab = Lab::new();
-    lab.forward_host_port(api_port);
-    lab.start_dnsmasq();
+    let mut lab = Lab::new().unwrap();
+    lab.forward_host_port(api_port).unwrap();
+    lab.start_dnsmasq().unwrap();
     let disk = lab.path("disk.qcow2");
     make_disk(&disk);
     assert_eq!(

@@ -1,6 +1,8 @@
-//! The workload cluster of the lab: two ServerClasses matching the lab's machines by product
-//! name, the cluster template of `deploy/` rendered with its variables (as `clusterctl
-//! generate cluster` does) and created, then progress until every Machine is bound.
+//! The workload cluster of the lab: a Talos Environment (kernel arguments only: the simulated
+//! nodes fetch no images), two ServerClasses matching the lab's machines by product name and
+//! booting that Environment, the cluster template of `deploy/` rendered with its variables (as
+//! `clusterctl generate cluster` does) and created, then progress until every Machine is
+//! bound and installed.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +10,8 @@ use anyhow::{Context, bail};
 use kube::api::{DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
+
+use crate::progress::Progress;
 
 /// The cluster's name.
 pub const NAME: &str = "lab";
@@ -44,12 +48,21 @@ async fn create(client: &Client, v: &Value, ns: Option<&str>) -> anyhow::Result<
     }
 }
 
-/// The ServerClasses the template names: `lab-cp` and `lab-workers`, by SMBIOS product.
+/// The Environment the lab's servers install from.
+pub const ENVIRONMENT: &str = "lab-talos";
+
+/// The ServerClasses the template names: `lab-cp` and `lab-workers`, by SMBIOS product, both
+/// booting [`ENVIRONMENT`] (Talos' kernel arguments; no kernel to fetch, so it is ready).
 pub async fn classes(client: &Client) -> anyhow::Result<()> {
+    let env = json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "Environment",
+        "metadata": {"name": ENVIRONMENT},
+        "spec": {"kernel": {"args": ["console=ttyS0", "talos.platform=metal", "initrd=initramfs.xz"]}}});
+    create(client, &env, None).await?;
     for (name, product) in [("lab-cp", "lab-cp"), ("lab-workers", "lab-worker")] {
         let class = json!({"apiVersion": "metal.sidero.dev/v1alpha2", "kind": "ServerClass",
             "metadata": {"name": name},
             "spec": {"qualifiers": {"hardware": [{"system": {"productName": product}}]},
+                     "environmentRef": {"name": ENVIRONMENT},
                      "strategicPatches": ["machine:\n  install:\n    disk: /dev/vda\n"]}});
         create(client, &class, None).await?;
     }
@@ -83,6 +96,10 @@ pub struct Bound {
     pub server: Option<String>,
     /// `status.ready`.
     pub ready: bool,
+    /// Its `TalosInstalled` condition is True.
+    pub installed: bool,
+    /// `status.addresses` as `type=address`.
+    pub addresses: Vec<String>,
 }
 
 /// The MetalMachines in `default`.
@@ -105,6 +122,24 @@ pub async fn machines(client: &Client) -> anyhow::Result<Vec<Bound>> {
                 .as_str()
                 .map(str::to_string),
             ready: m.data["status"]["ready"] == true,
+            installed: m.data["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "TalosInstalled" && c["status"] == "True")
+            }),
+            addresses: m.data["status"]["addresses"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|a| {
+                            format!(
+                                "{}={}",
+                                a["type"].as_str().unwrap_or("?"),
+                                a["address"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect())
 }
@@ -114,15 +149,16 @@ pub async fn wait_bound(
     client: &Client,
     want: usize,
     limit: Duration,
+    p: &Progress,
 ) -> anyhow::Result<Vec<Bound>> {
     let start = Instant::now();
     let mut last = String::new();
     loop {
         let all = machines(client).await?;
         let ready = all.iter().filter(|m| m.ready).count();
-        let line = format!("    {ready}/{want} machines bound");
+        let line = format!("{ready}/{want} machines bound");
         if line != last {
-            println!("{line} ({:.0}s)", start.elapsed().as_secs_f64());
+            p.step(&line);
             last = line;
         }
         if ready >= want {

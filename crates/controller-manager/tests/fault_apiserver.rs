@@ -394,9 +394,14 @@ async fn apiserver_outage_during_allocation_converges_quickly() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let mut last = Vec::new();
+    let mut last = vec![String::from("not checked yet")];
     while back.elapsed() < Duration::from_secs(150) {
-        last = problems(&client, &machines, &before, &expected).await;
+        let now = problems(&client, &machines, &before, &expected).await;
+        if now != last {
+            // How the recovery went, for the figures: what was still missing, when.
+            eprintln!("{:>6.1?} after the restart: {now:?}", back.elapsed());
+        }
+        last = now;
         if last.is_empty() {
             break;
         }

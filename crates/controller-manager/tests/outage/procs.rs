@@ -150,7 +150,19 @@ fn caps_binary() -> PathBuf {
     let sidero = Path::new(env!("CARGO_BIN_EXE_sidero-controller-manager"));
     let caps = sidero.with_file_name("caps-controller-manager");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let status = Command::new(env!("CARGO"))
+    let mut build = Command::new(env!("CARGO"));
+    // Without the variables cargo set for this test: build scripts that watch them (ring's)
+    // would see a change and rebuild, here and again in the next `cargo test`.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR")
+            || k.starts_with("__CARGO")
+            || k == "OUT_DIR"
+        {
+            build.env_remove(k);
+        }
+    }
+    let status = build
         .args(["build", "--quiet", "-p", "caps-controller-manager"])
         .args(["--bin", "caps-controller-manager", "--manifest-path"])
         .arg(&manifest)

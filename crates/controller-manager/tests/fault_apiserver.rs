@@ -4,8 +4,8 @@
 //! `caps-controller-manager` allocates (the CAPI objects it needs are written by the test: no
 //! CAPI controllers run); `sidero-controller-manager` powers and wipes. When the API server
 //! goes away, two machines were allocated moments ago (their power-on is in flight) and two
-//! more wait for a server: CAPS was frozen (SIGSTOP) while they were created, so only the
-//! re-list after the reconnect can tell it about them. Meanwhile `/ipxe` keeps answering from
+//! more wait for a server: CAPS was frozen (SIGSTOP) while they were created, so it could not
+//! allocate them before the outage. Meanwhile `/ipxe` keeps answering from
 //! the manager's caches (an installed server boots from disk, others get the agent). After the
 //! restart both managers reconnect by themselves and converge: every MetalMachine has exactly
 //! one ServerBinding, no Server is bound twice, no binding is orphaned, every allocated server
@@ -235,6 +235,9 @@ async fn apiserver_outage_during_allocation_converges_quickly() {
         .unwrap();
     let servers: Api<Server> = Api::all(client.clone());
     let dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("SIDERO_FAULT_KEEP_LOGS").is_some() {
+        eprintln!("manager logs kept in {}", dir.path().display());
+    }
     let http = procs::free_tcp();
     let mut sidero = procs::sidero(cp.kubeconfig(), dir.path(), http);
     let mut caps = procs::caps(cp.kubeconfig(), dir.path());
@@ -342,8 +345,10 @@ async fn apiserver_outage_during_allocation_converges_quickly() {
         })
         .await;
     }
-    // ...and two waiting for a server: CAPS is frozen while they are created, so only the
-    // re-list after the reconnect can tell it about them.
+    // ...and two waiting for a server: CAPS is frozen (SIGSTOP) while they are created and the
+    // API server stops, so it cannot allocate them before the outage (their creation may
+    // still wait in its watch connection's buffer; else the re-list after the reconnect
+    // reveals them).
     freeze(&caps, true);
     for name in ["m-a2", "m-a3"] {
         fixtures::machine(&client, NS, CLUSTER, name, Some(CLASS), None).await;
@@ -466,4 +471,8 @@ async fn apiserver_outage_during_allocation_converges_quickly() {
         log.contains("answering from the cache"),
         "no cached answer logged"
     );
+    drop((sidero, caps));
+    if std::env::var_os("SIDERO_FAULT_KEEP_LOGS").is_some() {
+        let _ = dir.keep();
+    }
 }

@@ -312,7 +312,7 @@ pub async fn watch_servers(client: kube::Client, metrics: &'static Metrics) {
         writer,
         watcher(kube::Api::<Server>::all(client), watcher::Config::default()),
     )
-    .default_backoff();
+    .backoff(sidero_diagnostics::retry::watch_backoff());
     let mut stream = std::pin::pin!(stream);
     while let Some(ev) = stream.next().await {
         match ev {

@@ -7,11 +7,14 @@
 //!   served plainly with `--insecure-diagnostics`, else by [`serve_secure`] (TLS, callers
 //!   authenticated and authorized by the API server, as CAPI's diagnostics server);
 //! * [`logging`]: the tracing subscriber, JSON lines (the default) or text;
-//! * [`shutdown_signal`]: SIGINT or SIGTERM (what the kubelet sends).
+//! * [`shutdown_signal`]: SIGINT or SIGTERM (what the kubelet sends);
+//! * [`retry`]: capped watch and reconcile backoff, so both managers act again within seconds
+//!   of the API server's return after an outage.
 
 pub mod logging;
 pub mod metrics;
 pub mod probes;
+pub mod retry;
 pub mod secure;
 
 pub use secure::serve_secure;

@@ -12,20 +12,30 @@ use sidero_api::infra::v1alpha3::MetalCluster;
 use sidero_caps::METAL_CLUSTER_FINALIZER;
 use sidero_caps::metalcluster::{Action, decide};
 
+use sidero_diagnostics::retry::{Retries, object_key, watch_backoff};
+
 use super::{ReconcileError, requeue};
 
 /// Runs the controller until the process is asked to stop.
 pub async fn run(client: Client) {
+    let retries = Retries::new();
+    let tracked = retries.clone();
     Controller::new(
         Api::<MetalCluster>::all(client.clone()),
         watcher::Config::default(),
     )
+    // Back within seconds of the API server's return (see sidero_diagnostics::retry).
+    .trigger_backoff(watch_backoff())
     .shutdown_on_signal()
     .run(
-        |o, c| crate::metrics::timed("metalcluster", reconcile(o, c)),
-        |_, e, _| {
-            tracing::warn!(error = %e, "metalcluster reconcile failed");
-            Requeue::requeue(requeue())
+        move |o, c| {
+            let key = object_key(o.as_ref());
+            tracked.track(key, crate::metrics::timed("metalcluster", reconcile(o, c)))
+        },
+        move |o, e, _| {
+            let retry_in = retries.failed(&object_key(o.as_ref()));
+            tracing::warn!(metalcluster = %o.name_any(), error = %e, ?retry_in, "metalcluster reconcile failed");
+            Requeue::requeue(retry_in)
         },
         Arc::new(client),
     )

@@ -13,10 +13,14 @@ use sidero_api::infra::v1alpha3::ServerBinding;
 use sidero_api::metal::v1alpha2::Server;
 use sidero_caps::binding::ready;
 
-use super::{ReconcileError, requeue};
+use sidero_diagnostics::retry::{Retries, object_key, watch_backoff};
+
+use super::ReconcileError;
 
 /// Runs the controller until the process is asked to stop.
 pub async fn run(client: Client) {
+    let retries = Retries::new();
+    let tracked = retries.clone();
     Controller::new(
         Api::<ServerBinding>::all(client.clone()),
         watcher::Config::default(),
@@ -26,12 +30,18 @@ pub async fn run(client: Client) {
         watcher::Config::default(),
         |s: Server| Some(ObjectRef::<ServerBinding>::new(&s.name_any())),
     )
+    // Back within seconds of the API server's return (see sidero_diagnostics::retry).
+    .trigger_backoff(watch_backoff())
     .shutdown_on_signal()
     .run(
-        |o, c| crate::metrics::timed("serverbinding", reconcile(o, c)),
-        |_, e, _| {
-            tracing::warn!(error = %e, "serverbinding reconcile failed");
-            Requeue::requeue(requeue())
+        move |o, c| {
+            let key = object_key(o.as_ref());
+            tracked.track(key, crate::metrics::timed("serverbinding", reconcile(o, c)))
+        },
+        move |o, e, _| {
+            let retry_in = retries.failed(&object_key(o.as_ref()));
+            tracing::warn!(serverbinding = %o.name_any(), error = %e, ?retry_in, "serverbinding reconcile failed");
+            Requeue::requeue(retry_in)
         },
         Arc::new(client),
     )

@@ -16,6 +16,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use sidero_api::infra::v1alpha3::ServerBinding;
 use sidero_api::metal::v1alpha2::{SERVER_FINALIZER, Server};
+use sidero_diagnostics::retry::{Retries, object_key, watch_backoff};
 use sidero_power::{NotManagedReason, PowerManager, SelectOptions};
 use sidero_server::{
     Binding, Config, Decision, Event, EventType, FinalizerChange, Observed, PowerAction, Requeue,
@@ -30,6 +31,8 @@ pub struct Context {
     config: Config,
     select: SelectOptions,
     recorder: Recorder,
+    /// Failed reconciles per Server, for the error policy's backoff.
+    retries: Retries,
 }
 
 /// Runs the controller until the process is asked to stop.
@@ -45,6 +48,7 @@ pub async fn run(client: Client, config: Config, select: SelectOptions) {
         client: client.clone(),
         config,
         select,
+        retries: Retries::new(),
     });
     Controller::new(
         Api::<Server>::all(client.clone()),
@@ -56,9 +60,18 @@ pub async fn run(client: Client, config: Config, select: SelectOptions) {
         watcher::Config::default(),
         |b: ServerBinding| Some(ObjectRef::<Server>::new(&b.name_any())),
     )
+    // Re-open failed watches within seconds of the API server's return (their re-list
+    // reconciles every Server), not after kube-runtime's default of up to 30 s.
+    .trigger_backoff(watch_backoff())
     .shutdown_on_signal()
     .run(
-        |s, ctx| crate::metrics::timed("server", reconcile(s, ctx)),
+        |s, ctx| {
+            let key = object_key(s.as_ref());
+            ctx.retries.track(
+                key,
+                crate::metrics::timed("server", reconcile(s, ctx.clone())),
+            )
+        },
         error_policy,
         ctx,
     )
@@ -70,9 +83,10 @@ pub async fn run(client: Client, config: Config, select: SelectOptions) {
     .await;
 }
 
-fn error_policy(_: Arc<Server>, err: &ReconcileError, _: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "server reconcile failed");
-    Action::requeue(Duration::from_secs(20))
+fn error_policy(server: Arc<Server>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let retry_in = ctx.retries.failed(&object_key(server.as_ref()));
+    tracing::warn!(server = %server.name_any(), error = %err, ?retry_in, "server reconcile failed");
+    Action::requeue(retry_in)
 }
 
 /// Builds the power client (§9.1); `Err` is the readable reason it could not be built.

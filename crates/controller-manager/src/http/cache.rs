@@ -86,9 +86,9 @@ where
         writer,
         watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
     )
-    // Reconnects with backoff (up to a few seconds) after the API server went away; the
+    // Reconnects with backoff (at most a few seconds) after the API server went away; the
     // store keeps its last state meanwhile.
-    .default_backoff();
+    .backoff(sidero_diagnostics::retry::watch_backoff());
     let flag = live.clone();
     tokio::spawn(async move {
         stream

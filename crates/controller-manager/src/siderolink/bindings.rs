@@ -155,7 +155,8 @@ pub async fn run(client: Client, targets: Targets) {
     };
     let mut state: BTreeMap<String, ServerBinding> = BTreeMap::new();
     let mut initial: Option<BTreeMap<String, ServerBinding>> = None;
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream = watcher::watcher(api, watcher::Config::default())
+        .backoff(sidero_diagnostics::retry::watch_backoff());
     futures::pin_mut!(stream);
     let mut resync = tokio::time::interval(RESYNC);
     loop {

@@ -22,9 +22,10 @@ use sidero_api::infra::v1alpha3::{MetalMachine, ServerBinding};
 use sidero_api::metal::v1alpha2::{Server, ServerClass};
 use sidero_caps::CLUSTER_NAME_LABEL;
 use sidero_caps::allocation::check_free;
+use sidero_diagnostics::retry::{Retries, object_key, watch_backoff};
 use tokio::sync::watch;
 
-use super::{ReconcileError, recorder, requeue};
+use super::{ReconcileError, recorder};
 use crate::capi::{CapiResources, infrastructure_ref};
 use crate::workload::Workloads;
 
@@ -39,6 +40,8 @@ pub struct Context {
     caches_ready: watch::Receiver<bool>,
     recorder: Recorder,
     workloads: Workloads,
+    /// Failed reconciles per MetalMachine, for the error policy's backoff.
+    retries: Retries,
 }
 
 /// How many decide/act rounds one reconcile may take (each state change is one round).
@@ -69,14 +72,14 @@ pub async fn run_with(client: Client, capi: CapiResources, triggers: Triggers) {
         Api::<Server>::all(client.clone()),
         watcher::Config::default(),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .reflect(server_writer)
     .applied_objects();
     let binding_events = watcher(
         Api::<ServerBinding>::all(client.clone()),
         watcher::Config::default(),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .reflect(binding_writer)
     .touched_objects();
     let (ready_tx, caches_ready) = watch::channel(false);
@@ -99,6 +102,7 @@ pub async fn run_with(client: Client, capi: CapiResources, triggers: Triggers) {
         bindings,
         caches_ready,
         workloads: Workloads::default(),
+        retries: Retries::new(),
     });
     let waiting = machines.clone();
     let by_cluster = machines.clone();
@@ -194,9 +198,18 @@ pub async fn run_with(client: Client, capi: CapiResources, triggers: Triggers) {
         }
     };
     controller
+        // Re-open failed watches within seconds of the API server's return (their re-list
+        // wakes every machine), not after kube-runtime's default of up to 30 s.
+        .trigger_backoff(watch_backoff())
         .shutdown_on_signal()
         .run(
-            |o, c| crate::metrics::timed("metalmachine", reconcile(o, c)),
+            |o, c| {
+                let key = object_key(o.as_ref());
+                c.retries.track(
+                    key,
+                    crate::metrics::timed("metalmachine", reconcile(o, c.clone())),
+                )
+            },
             error_policy,
             ctx,
         )
@@ -224,9 +237,10 @@ fn waiting_machines(
         .collect()
 }
 
-fn error_policy(_: Arc<MetalMachine>, err: &ReconcileError, _: Arc<Context>) -> Requeue {
-    tracing::warn!(error = %err, "metalmachine reconcile failed");
-    Requeue::requeue(requeue())
+fn error_policy(mm: Arc<MetalMachine>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {
+    let retry_in = ctx.retries.failed(&object_key(mm.as_ref()));
+    tracing::warn!(metalmachine = %mm.name_any(), error = %err, ?retry_in, "metalmachine reconcile failed");
+    Requeue::requeue(retry_in)
 }
 
 async fn reconcile(mm: Arc<MetalMachine>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {

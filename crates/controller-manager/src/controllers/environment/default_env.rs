@@ -55,7 +55,7 @@ pub(super) async fn keep_default(
 ) {
     let api: Api<Environment> = Api::all(client.clone());
     let wc = watcher::Config::default().fields(&format!("metadata.name={}", Environment::DEFAULT));
-    let mut events = pin!(watcher(api, wc).default_backoff());
+    let mut events = pin!(watcher(api, wc).backoff(sidero_diagnostics::retry::watch_backoff()));
     let mut present = false;
     while let Some(event) = events.next().await {
         let missing = match event {

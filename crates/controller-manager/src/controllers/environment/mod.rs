@@ -127,7 +127,7 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
     let (reader, writer) = reflector::store();
     // Status updates (ours) do not change the generation and do not trigger a reconcile.
     let trigger = watcher(api, wc)
-        .default_backoff()
+        .backoff(sidero_diagnostics::retry::watch_backoff())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
@@ -150,6 +150,7 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
         attempts: Mutex::new(HashMap::new()),
     });
     Controller::for_stream(trigger, reader)
+        .trigger_backoff(sidero_diagnostics::retry::watch_backoff())
         .shutdown_on_signal()
         .run(
             |e, ctx| crate::metrics::timed("environment", reconcile(e, ctx)),

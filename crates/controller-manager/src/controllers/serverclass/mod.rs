@@ -8,7 +8,6 @@
 mod membership;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -20,6 +19,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use membership::Membership;
 use serde_json::json;
 use sidero_api::metal::v1alpha2::{Server, ServerClass, ServerClassSpec};
+use sidero_diagnostics::retry::{Retries, object_key, watch_backoff};
 use sidero_serverclass::status_for;
 
 use super::ReconcileError;
@@ -33,6 +33,8 @@ pub struct Context {
     /// single task awaits it and publishes the result here.
     servers_ready: tokio::sync::watch::Receiver<bool>,
     recorder: Recorder,
+    /// Failed reconciles per class, for the error policy's backoff.
+    retries: Retries,
 }
 
 /// Creates class `any` (empty spec) unless it exists.
@@ -51,7 +53,7 @@ pub async fn run(client: Client) {
     let servers_api: Api<Server> = Api::all(client.clone());
     let (servers, writer) = reflector::store::<Server>();
     let server_events = watcher(servers_api, watcher::Config::default())
-        .default_backoff()
+        .backoff(watch_backoff())
         .reflect(writer);
     let controller = Controller::new(
         Api::<ServerClass>::all(client.clone()),
@@ -77,12 +79,21 @@ pub async fn run(client: Client) {
                 instance: std::env::var("POD_NAME").ok(),
             },
         ),
+        retries: Retries::new(),
     });
     controller
         .reconcile_on(triggers)
+        // Back within seconds of the API server's return (see sidero_diagnostics::retry).
+        .trigger_backoff(watch_backoff())
         .shutdown_on_signal()
         .run(
-            |c, ctx| crate::metrics::timed("serverclass", reconcile(c, ctx)),
+            |c, ctx| {
+                let key = object_key(c.as_ref());
+                ctx.retries.track(
+                    key,
+                    crate::metrics::timed("serverclass", reconcile(c, ctx.clone())),
+                )
+            },
             error_policy,
             ctx,
         )
@@ -123,9 +134,10 @@ fn class_triggers(
         .flat_map(futures::stream::iter)
 }
 
-fn error_policy(_: Arc<ServerClass>, err: &ReconcileError, _: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "serverclass reconcile failed");
-    Action::requeue(Duration::from_secs(10))
+fn error_policy(class: Arc<ServerClass>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let retry_in = ctx.retries.failed(&object_key(class.as_ref()));
+    tracing::warn!(serverclass = %class.name_any(), error = %err, ?retry_in, "serverclass reconcile failed");
+    Action::requeue(retry_in)
 }
 
 async fn reconcile(class: Arc<ServerClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {

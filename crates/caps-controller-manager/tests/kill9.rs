@@ -13,7 +13,6 @@
 mod fixtures;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,11 +44,7 @@ impl Rng {
 }
 
 fn free_tcp() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_tcp().unwrap()
 }
 
 /// One manager process, restarted on demand; SIGKILLed (`Child::kill`) when dropped.
@@ -301,11 +296,7 @@ async fn managers_killed_at_random_points_stay_consistent() {
 
     let dir = tempfile::tempdir().unwrap();
     let http = free_tcp();
-    let tftp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tftp = sidero_testenv::ports::free_udp().unwrap();
     let kubeconfig = format!("--kubeconfig={}", cp.kubeconfig().display());
     let mut sidero = Managed {
         name: "sidero-controller-manager",

@@ -3,7 +3,6 @@
 //! `/boot.ipxe` over HTTP and the binaries over TFTP (fetched with atftp).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,19 +20,11 @@ impl Drop for Guard {
 }
 
 fn free_tcp() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_tcp().unwrap()
 }
 
 fn free_udp() -> u16 {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_udp().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,6 @@
 //! alone: `cargo build -p sidero-controller-manager`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,11 +33,7 @@ impl Drop for Guard {
 }
 
 fn free_tcp() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_tcp().unwrap()
 }
 
 fn manager_binary() -> PathBuf {
@@ -121,11 +116,7 @@ async fn no_secret_in_logs_events_or_cli_output() {
 
     let dir = tempfile::tempdir().unwrap();
     let http = free_tcp();
-    let tftp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tftp = sidero_testenv::ports::free_udp().unwrap();
     let log_path = dir.path().join("manager.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(manager_binary())

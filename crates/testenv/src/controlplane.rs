@@ -1,7 +1,7 @@
 //! A real etcd + kube-apiserver on free loopback ports with generated certificates.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,14 +33,10 @@ pub struct ControlPlane {
     dir: tempfile::TempDir,
 }
 
-/// Asks the kernel for a free loopback port. Another process may take it before we use it;
+/// A free loopback port. Another process may take it before we use it;
 /// [`ControlPlane::start`] retries the whole start when that happens.
 pub(crate) fn free_port() -> Result<u16, Error> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| Error::io("binding a free port", e))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::io("reading a free port", e))
+    crate::ports::free_tcp()
 }
 
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), Error> {

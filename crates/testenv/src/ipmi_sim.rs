@@ -4,7 +4,6 @@
 //! work inside a network namespace, and [`IpmiSim`], one simulator on 127.0.0.1 whose hook
 //! records power and boot device in files. Processes are killed by PID on drop.
 
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -140,8 +139,7 @@ pub fn wait_ready(
 
 /// A free UDP port on 127.0.0.1 (free when asked).
 pub fn free_udp_port() -> Result<u16, crate::Error> {
-    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| io("bind", e))?;
-    Ok(s.local_addr().map_err(|e| io("local addr", e))?.port())
+    crate::ports::free_udp()
 }
 
 /// A running simulator on 127.0.0.1 with [`RECORDING_HOOK`].

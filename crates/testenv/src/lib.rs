@@ -21,6 +21,7 @@ pub mod lab;
 pub mod netns;
 pub mod oci;
 pub mod peers;
+pub mod ports;
 pub mod process;
 pub mod sushy;
 pub mod talos_sim;

@@ -44,10 +44,7 @@ fn emulator_path() -> PathBuf {
 }
 
 fn free_port() -> Result<u16, Error> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("bind", e))?;
-    Ok(l.local_addr()
-        .map_err(|e| Error::io("local addr", e))?
-        .port())
+    crate::ports::free_tcp()
 }
 
 fn write(path: &std::path::Path, text: &str) -> Result<(), Error> {

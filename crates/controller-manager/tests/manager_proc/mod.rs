@@ -2,7 +2,6 @@
 //! with extra flags, wait until it serves, read its log, SIGKILL it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,19 +24,11 @@ impl Drop for Manager {
 }
 
 pub fn free_tcp() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_tcp().unwrap()
 }
 
 pub fn free_udp() -> u16 {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_udp().unwrap()
 }
 
 impl Manager {

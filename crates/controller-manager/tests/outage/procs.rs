@@ -2,7 +2,6 @@
 //! `caps-controller-manager` binary they need.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -60,19 +59,11 @@ impl Proc {
 }
 
 pub fn free_tcp() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_tcp().unwrap()
 }
 
 pub fn free_udp() -> u16 {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_udp().unwrap()
 }
 
 fn spawn(name: &'static str, program: &Path, args: &[String], dir: &Path, health: u16) -> Proc {

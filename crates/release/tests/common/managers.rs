@@ -4,7 +4,7 @@
 //! dial the Service's cluster IP, off this machine).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,11 +14,7 @@ use serde_json::{Value, json};
 use sidero_testenv::certs::Ca;
 
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sidero_testenv::ports::free_tcp().unwrap()
 }
 
 /// Webhook certificates as cert-manager would issue them for the two Services.

@@ -23,7 +23,7 @@ mod progress;
 mod report;
 mod talos;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -83,9 +83,7 @@ fn options() -> anyhow::Result<Options> {
 }
 
 fn free_tcp() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(sidero_testenv::ports::free_tcp()?)
 }
 
 fn bin(var: &str) -> anyhow::Result<PathBuf> {

@@ -58,7 +58,11 @@ async fn boot(
         "iPXE → /ipxe (Talos environment), machine config fetched with its token ({} bytes, type {kind})",
         boot.config.len()
     ));
-    let node = TalosNode::join(boot.args.clone(), uuid, &netns, "siderolink")
+    // Unique per host, not just per namespace: a userspace device's control socket is
+    // `/var/run/wireguard/<name>.sock`, so three nodes named alike (joining at once)
+    // configured each other's devices and one or all never got a working tunnel.
+    let ifname = format!("sln{}", std::process::id());
+    let node = TalosNode::join(boot.args.clone(), uuid, &netns, &ifname)
         .await
         .context("SideroLink Provision")?;
     let joined = Instant::now();
